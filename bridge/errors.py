@@ -1,0 +1,84 @@
+"""The bridge's one exception tree, split by what the caller does next.
+
+    BridgeError
+    ├── ConfigError                 fatal: fix settings.yaml and restart
+    │   └── MappingError            fatal: fix the mapping file (names file and dotted path)
+    ├── SourceError                 the host could not be read
+    │   ├── HostUnavailable         retriable: the host is down or refused us; next cycle retries
+    │   └── BadHostRow              skippable: one row cannot be mapped; kept for inspection
+    ├── StoreError                  the bridge's own database failed; retriable
+    ├── TemplateError               a template does not render; fix the template
+    ├── DeliveryError               a channel could not deliver
+    │   ├── TransientDeliveryError  retry later (time-outs, 5xx, 429 with retry_after)
+    │   └── PermanentDeliveryError  fail now (bad number, rejected content)
+    └── Skipped                     not an error: no consent, opted out; record and move on
+
+Driver exceptions (pymysql, psycopg, smtplib, HTTP clients) are converted at the one place that
+calls the driver, with ``raise ... from exc``, so the rest of the bridge only sees this tree.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """Settings are missing or invalid: one line naming file, key, value and expectation."""
+
+
+class MappingError(ConfigError):
+    """A mapping file is invalid; the message cites the file and the dotted path inside it."""
+
+
+class SourceError(BridgeError):
+    """The host system could not be read."""
+
+
+class HostUnavailable(SourceError):
+    """The host database or feed is unreachable; the next cycle tries again."""
+
+
+class BadHostRow(SourceError):
+    """One host row cannot be turned into an appointment or patient.
+
+    ``ref`` names the row (table and key) without patient data, ``reason`` says what is wrong.
+    """
+
+    def __init__(self, ref: str, reason: str) -> None:
+        super().__init__(f"{ref}: {reason}")
+        self.ref = ref
+        self.reason = reason
+
+
+class StoreError(BridgeError):
+    """The bridge's own store failed (disk full, database down)."""
+
+
+class TemplateError(BridgeError):
+    """A message template is missing, does not compile or does not render."""
+
+
+class DeliveryError(BridgeError):
+    """A channel could not deliver a message."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Delivery may succeed later; ``retry_after`` (seconds) is the provider's hint, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Delivery will never succeed as is (invalid number, content rejected)."""
+
+
+class Skipped(BridgeError):
+    """Nothing is sent, on purpose (no consent, opted out, no contact); ``reason`` is recorded."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,1 @@
+"""Alembic migrations of the store; applied at every start by ``bridge.store.engine.migrate``."""

@@ -1,0 +1,269 @@
+"""Plugin contracts and discovery.
+
+Three kinds of plugin, each found through an entry point group: ``bridge.sources`` (read a host),
+``bridge.channels`` (deliver a message), ``bridge.writers`` (apply write-back on a host). Built-in
+plugins are registered in ``pyproject.toml`` exactly like third-party ones.
+
+Each plugin class carries its ``name`` and a typed ``Config`` (a pydantic model with
+``extra="forbid"``) built from the settings; limits are class attributes. A plugin whose driver is
+missing is reported with one actionable line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bridge.clock import Clock
+from bridge.errors import BadHostRow, ConfigError
+from bridge.model import (
+    Appointment,
+    Channel,
+    Facility,
+    HostStatus,
+    Patient,
+    Provider,
+    Service,
+)
+
+GROUPS = {"source": "bridge.sources", "channel": "bridge.channels", "writer": "bridge.writers"}
+
+
+class PluginConfig(BaseModel):
+    """Base of every plugin's typed options; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+C = TypeVar("C", bound=PluginConfig)
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What every plugin may use besides its own options."""
+
+    clock: Clock
+    base_dir: Path
+    region: str = "US"
+
+
+class Plugin(Generic[C]):
+    """Common shape: a name, a typed config, a context."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[PluginConfig]]
+
+    def __init__(self, config: C, context: PluginContext) -> None:
+        self.config = config
+        self.context = context
+
+    def close(self) -> None:
+        """Release connections; the default has nothing to release."""
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The host's small lookup data, read each cycle (sites add statuses at run time)."""
+
+    statuses: dict[str, HostStatus] = field(default_factory=dict)
+    providers: dict[str, Provider] = field(default_factory=dict)
+    facilities: dict[str, Facility] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+    timezone: str | None = None
+
+
+RejectSink = Callable[[BadHostRow], None]
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    """One line of ``bridge check``: ``level`` is ok, warning or error."""
+
+    level: str
+    text: str
+
+
+class Source(Plugin[C], ABC):
+    """Reads a host's appointments and patients into the canonical model."""
+
+    #: True when the host pushes changes (a feed) instead of being rescanned each cycle.
+    pushes: ClassVar[bool] = False
+
+    @abstractmethod
+    def reference(self) -> Reference:
+        """Statuses, providers, facilities, services and the host's time zone, if it has one."""
+
+    @abstractmethod
+    def scan(
+        self,
+        window: tuple[date, date],
+        reference: Reference,
+        timezone: ZoneInfo,
+        reject: RejectSink,
+    ) -> Iterator[Appointment]:
+        """Every patient appointment occurrence inside ``window`` (clinic-local dates, inclusive).
+
+        A row that cannot be mapped is passed to ``reject`` and skipped; the scan goes on.
+        """
+
+    @abstractmethod
+    def patients(self, keys: Iterable[str], reject: RejectSink) -> Iterator[Patient]:
+        """The patients with these keys (unknown keys are simply not returned)."""
+
+    def changed_patient_keys(self, watermark: str | None) -> tuple[set[str], str | None] | None:
+        """Keys of patients changed since ``watermark`` and the new watermark, or None when the
+        host keeps no change timestamp (then every patient in the window is read each cycle)."""
+        return None
+
+    @abstractmethod
+    def occurrences_of(
+        self, key: str, window: tuple[date, date], reference: Reference, timezone: ZoneInfo
+    ) -> list[Appointment]:
+        """Every occurrence of host appointment ``key`` inside ``window``, read now."""
+
+    def fetch(
+        self, key: str, occurrence: date, reference: Reference, timezone: ZoneInfo
+    ) -> Appointment | None:
+        """Read one occurrence again, just before sending; None when it no longer exists."""
+        for appt in self.occurrences_of(key, (occurrence, occurrence), reference, timezone):
+            if appt.occurrence == occurrence:
+                return appt
+        return None
+
+    def check(self) -> list[CheckLine]:
+        """Validate the mapping against the live host for ``bridge check``."""
+        return []
+
+
+# --- channels ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message for one recipient. ``idempotency_key`` is stable across retries of a job."""
+
+    idempotency_key: str
+    channel: Channel
+    to: str
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    sender: str | None = None
+    voicemail: str | None = None
+    testing: bool = False
+    job_id: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a channel says after accepting a message."""
+
+    provider_ref: str | None = None
+    cost: float | None = None
+    segments: int | None = None
+
+
+class ChannelPlugin(Plugin[C], ABC):
+    """Delivers messages. Raises ``TransientDeliveryError`` / ``PermanentDeliveryError``;
+    never returns a bare bool."""
+
+    channels: ClassVar[frozenset[Channel]] = frozenset()
+    body_maxlen: ClassVar[int | None] = None
+
+    @abstractmethod
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Hand ``message`` to the provider, passing its idempotency key where the API has one."""
+
+    def lookup(self, idempotency_key: str) -> SendResult | None:
+        """Ask the provider whether a message with this key went out (None: it did not).
+
+        Raises ``NotImplementedError`` when the provider cannot tell; the dispatcher then
+        resolves an ``unknown`` job by policy.
+        """
+        raise NotImplementedError
+
+
+# --- writers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentNote:
+    """What a writer records on the host after a message went out."""
+
+    appointment: Appointment
+    patient: Patient
+    channel: Channel
+    text: str
+    subject: str | None
+    sender: str
+    gateway: str
+    sent_at: datetime
+    timezone: ZoneInfo
+
+
+class Writer(Plugin[C], ABC):
+    """Applies the bridge's results to the host."""
+
+    @abstractmethod
+    def note_sent(self, note: SentNote) -> None:
+        """Record a sent reminder the way the host's own module would (flags, log rows)."""
+
+
+# --- discovery --------------------------------------------------------------------------------
+
+
+def plugin_class(kind: str, name: str) -> type[Plugin[Any]]:
+    """The class registered as ``name`` in the entry point group of ``kind``."""
+    group = GROUPS[kind]
+    found = [ep for ep in entry_points(group=group) if ep.name == name]
+    if not found:
+        known = sorted(ep.name for ep in entry_points(group=group))
+        raise ConfigError(f"{kind} plugin {name!r} is not installed (known: {', '.join(known)})")
+    try:
+        cls = found[0].load()
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"{kind} plugin {name!r} needs {exc.name}, which is not installed: "
+            f"pip install 'reminder-bridge[{_extra_for(exc.name)}]'"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, Plugin)):
+        raise ConfigError(f"{kind} plugin {name!r} ({found[0].value}) is not a bridge plugin")
+    return cls
+
+
+def load_plugin(
+    kind: str, name: str, options: dict[str, Any], context: PluginContext, where: str
+) -> Plugin[Any]:
+    """Instantiate plugin ``name`` with ``options`` validated by its ``Config``.
+
+    ``where`` is the settings path of the options, so an error names the key to fix.
+    """
+    cls = plugin_class(kind, name)
+    try:
+        config = cls.Config.model_validate(options)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in (where, *error["loc"]))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            raise ConfigError(f"{key}: unknown option for plugin {name!r}") from exc
+        raise ConfigError(f"{key} = {error.get('input')!r}: {message}") from exc
+    return cls(config, context)
+
+
+def _extra_for(module: str | None) -> str:
+    return {"pyodbc": "odbc", "psycopg": "postgres", "win32serviceutil": "windows"}.get(
+        module or "", module or "?"
+    )

@@ -1,0 +1,456 @@
+"""Settings: ``settings.yaml`` read by pydantic-settings, overridden by ``BRIDGE_<SECTION>__<KEY>``.
+
+Priority, highest first: values passed in code, environment variables, a ``.env`` file, files in
+the secrets folder (``BRIDGE_SECRETS_DIR``, one file per key such as ``host__password``), then the
+YAML file. Lists are overridden with JSON: ``BRIDGE_REMINDERS__CHANNELS='["sms","email"]'``.
+
+Two surprises handled here: pydantic-settings silently skips a YAML file that does not exist (a
+named file that is missing is an error here), and a Windows service does not start in the install
+folder (relative paths in the file are resolved against the file's own folder, not the cwd).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextvars import ContextVar
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from bridge.errors import ConfigError
+from bridge.model import Channel, ReminderType
+
+ENV_PREFIX = "BRIDGE_"
+DEFAULT_FILE = "settings.yaml"
+
+_yaml_path: ContextVar[Path | None] = ContextVar("_yaml_path", default=None)
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("expected an IANA time zone name such as Europe/Rome") from exc
+    return value
+
+
+def _check_region(value: str) -> str:
+    value = value.upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("expected a two-letter country code such as US or IT")
+    return value
+
+
+def _check_phone(value: str | None) -> str | None:
+    """Accept an international number (``+39 06 ...``); return it in E.164."""
+    if value is None or not str(value).strip():
+        return None
+    try:
+        parsed = phonenumbers.parse(str(value), None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(
+            "expected a phone number in international form, e.g. +15555550100"
+        ) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("expected a valid phone number in international form")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _check_email(value: str | None) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(value).strip()):
+        raise ValueError("expected an email address")
+    return str(value).strip()
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$", re.IGNORECASE)
+_UNIT_MINUTES = {"m": 1, "min": 1, "h": 60, "d": 1440}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90m``, ``2h``, ``1.5h``, ``2d`` -> timedelta (a bare number means hours)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(hours=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError("expected a duration such as 90m, 2h or 2d")
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    return timedelta(minutes=amount * _UNIT_MINUTES[unit])
+
+
+TimeZoneName = Annotated[str | None, AfterValidator(_check_timezone)]
+Region = Annotated[str, AfterValidator(_check_region)]
+PhoneNumber = Annotated[str | None, AfterValidator(_check_phone)]
+Email = Annotated[str | None, AfterValidator(_check_email)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+RESEND_INTERVALS: dict[str, timedelta] = {
+    "immediate": timedelta(0),
+    "3h": timedelta(hours=3),
+    "6h": timedelta(hours=6),
+    "12h": timedelta(hours=12),
+    "24h": timedelta(hours=24),
+}
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClinicSettings(Section):
+    """Who the messages come from."""
+
+    name: str = Field("Demo Clinic", description="Agency name announced in calls and SMS.")
+    phone: PhoneNumber = Field(None, description="Agency phone patients call back (E.164).")
+    caller_id: PhoneNumber = Field(None, description="Number shown on caller ID; must be valid.")
+    website: str = Field("", description="Clinic website, for templates.")
+    email: Email = Field(None, description="Clinic email, for templates and replies.")
+    timezone: TimeZoneName = Field(
+        None, description="IANA time zone of the clinic; empty = read from the host, else UTC."
+    )
+    region: Region = Field("US", description="Country for phone numbers written without +code.")
+    language: str = Field("en", description="Language for patients whose language is unknown.")
+
+
+class TestingSettings(Section):
+    """Where everything goes in testing mode."""
+
+    phone: PhoneNumber = Field(None, description="Testing phone: every SMS and call goes here.")
+    email: Email = Field(None, description="Testing email: every email goes here.")
+
+
+class HostSettings(Section):
+    """The practice system the bridge reads and writes back to."""
+
+    source: str = Field("sql-poll", description="Source plugin (entry point bridge.sources).")
+    url: str | None = Field(None, description="SQLAlchemy URL of the host database.")
+    password: SecretStr | None = Field(
+        None, description="Host database password, if not in the URL (use the environment)."
+    )
+    mapping: str = Field("openemr", description="Mapping name (mappings/NAME.yaml) or a path.")
+    writer: str | None = Field(
+        "sql", description="Writer plugin for the host (entry point bridge.writers); empty = none."
+    )
+    poll_seconds: int = Field(30, ge=1, description="Seconds between two polls of the host.")
+
+
+class StoreSettings(Section):
+    """The bridge's own database."""
+
+    url: str = Field("sqlite:///var/bridge.sqlite", description="SQLAlchemy URL of the store.")
+
+
+class RemindersSettings(Section):
+    """When and how reminders go out."""
+
+    enabled: bool = Field(True, description="Global switch: false stops every automated send.")
+    days_ahead: int = Field(
+        2, ge=1, le=60, description="Remind appointments from tomorrow through N days out."
+    )
+    lead_times: list[Duration] = Field(
+        default_factory=list, description="Extra reminders this long before the start (48h, 2h)."
+    )
+    start_hour: int = Field(9, ge=0, le=23, description="First hour (clinic time) to send.")
+    end_hour: int = Field(19, ge=1, le=24, description="Sending stops at this hour (clinic time).")
+    delay_seconds: float = Field(0, ge=0, description="Delay between two reminders (pacing).")
+    min_lead_hours: float = Field(
+        0, ge=0, description="No reminder for an appointment booked fewer hours before it starts."
+    )
+    one_per_day: bool = Field(False, description="At most one reminder per patient per day.")
+    channels: list[Channel] | None = Field(
+        None, description="Channels the clinic sends on; empty = those of default_type."
+    )
+    default_type: ReminderType = Field(
+        ReminderType.SMS, description="Reminder type for patients without a preference."
+    )
+    allowed_types: list[ReminderType] = Field(
+        default_factory=lambda: [
+            ReminderType.CALL,
+            ReminderType.SMS,
+            ReminderType.CALL_SMS,
+            ReminderType.EMAIL,
+        ],
+        description="Reminder types a patient's preference may choose.",
+    )
+    redials: int = Field(2, ge=0, le=10, description="Retries of a failed call or SMS.")
+    resends: int = Field(0, ge=0, le=10, description="Resends of failed messages after a job.")
+    resend_interval: Literal["immediate", "3h", "6h", "12h", "24h"] = Field(
+        "3h", description="Wait before a resend."
+    )
+    portal_confirmation_days: int = Field(
+        3, ge=0, le=60, description="Days before the appointment a patient may confirm online."
+    )
+    consent: Literal["explicit", "unless_refused"] = Field(
+        "explicit",
+        description="explicit: send only on a recorded YES; unless_refused: all but a recorded NO.",
+    )
+    providers_off: list[str] = Field(
+        default_factory=list, description="Host keys of providers whose patients get no reminders."
+    )
+    services_off: list[str] = Field(
+        default_factory=list, description="Host keys of services (visit types) with no reminders."
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> RemindersSettings:
+        if self.end_hour <= self.start_hour:
+            raise ValueError(
+                f"end_hour ({self.end_hour}) must be after start_hour ({self.start_hour})"
+            )
+        if self.default_type not in self.allowed_types and self.default_type != ReminderType.NONE:
+            raise ValueError(f"default_type {self.default_type.value} is not in allowed_types")
+        return self
+
+    @property
+    def clinic_channels(self) -> tuple[Channel, ...]:
+        """The channels the clinic sends on: ``channels`` if set, else ``default_type``'s."""
+        if self.channels is not None:
+            return tuple(dict.fromkeys(self.channels))
+        return self.default_type.channels
+
+    @property
+    def resend_delay(self) -> timedelta:
+        return RESEND_INTERVALS[self.resend_interval]
+
+
+class TemplateLimits(Section):
+    """Per-element character limits (the seed products' defaults)."""
+
+    name: int = Field(25, ge=1, description="Patient name.")
+    datetime: int = Field(16, ge=1, description="Appointment date and time.")
+    doctor: int = Field(22, ge=1, description="Provider name.")
+    office: int = Field(5, ge=1, description="Office or room.")
+
+
+class TemplateSettings(Section):
+    """Message templates."""
+
+    folder: Path | None = Field(
+        None, description="Folder of clinic templates overriding built-ins."
+    )
+    limits: TemplateLimits = Field(default_factory=TemplateLimits)
+    sms_budget: int = Field(
+        160, ge=70, le=1600, description="Warn when an SMS is longer (133 or 160 typical)."
+    )
+
+
+class ChannelConfig(BaseModel):
+    """Which plugin delivers one channel; other keys are that plugin's own typed options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    plugin: str = Field("outbox", description="Channel plugin (entry point bridge.channels).")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _default_channels() -> dict[Channel, ChannelConfig]:
+    return {channel: ChannelConfig() for channel in Channel}
+
+
+class WebSettings(Section):
+    """The bridge's web server: patient pages and provider webhooks."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8470, ge=1, le=65535, description="Port to listen on.")
+    base_url: str = Field("http://127.0.0.1:8470", description="Public URL used in links.")
+    secret_key: SecretStr | None = Field(
+        None, description="Key that signs patient links (set it in the environment)."
+    )
+
+
+class LogSettings(Section):
+    """Logging; patient data never reaches the log at any level."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: Path | None = Field(None, description="Log file; empty = standard error.")
+
+
+class Settings(BaseSettings):
+    """Every option of the bridge. See the README's settings reference."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    mode: Literal["testing", "live"] = Field(
+        "testing", description="testing sends everything to the testing contacts; live to patients."
+    )
+    clinic: ClinicSettings = Field(default_factory=ClinicSettings)
+    testing: TestingSettings = Field(default_factory=TestingSettings)
+    host: HostSettings = Field(default_factory=HostSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    reminders: RemindersSettings = Field(default_factory=RemindersSettings)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    channels: dict[Channel, ChannelConfig] = Field(default_factory=_default_channels)
+    web: WebSettings = Field(default_factory=WebSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    # Where the settings came from; relative paths are resolved against ``base_dir``.
+    source_file: Path | None = Field(None, exclude=True)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        secrets_dir = os.environ.get(f"{ENV_PREFIX}SECRETS_DIR")
+        if secrets_dir:
+            sources.append(
+                NestedSecretsSettingsSource(
+                    file_secret_settings,
+                    secrets_dir=secrets_dir,
+                    secrets_dir_missing="error",
+                    secrets_nested_delimiter="__",
+                    secrets_case_sensitive=False,
+                )
+            )
+        path = _yaml_path.get()
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    def path(self, value: Path | str) -> Path:
+        """Resolve a path from the settings against the settings file's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite path resolved against ``base_dir``."""
+        return resolve_sqlite_url(self.store.url, self.base_dir)
+
+    def host_url(self) -> str | None:
+        """The host URL, with a relative SQLite path resolved and the password filled in."""
+        if self.host.url is None:
+            return None
+        url = resolve_sqlite_url(self.host.url, self.base_dir)
+        if self.host.password is not None:
+            from sqlalchemy.engine import make_url
+
+            url = (
+                make_url(url)
+                .set(password=self.host.password.get_secret_value())
+                .render_as_string(hide_password=False)
+            )
+        return url
+
+
+def resolve_sqlite_url(url: str, base_dir: Path) -> str:
+    """``sqlite:///var/x.sqlite`` relative to ``base_dir``; absolute and memory URLs unchanged."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    rest = url[len(prefix) :]
+    if not rest or rest.startswith("/") or rest.startswith(":memory:") or rest.startswith("file:"):
+        return url
+    return prefix + str((base_dir / rest).resolve())
+
+
+def resolve_file(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """Which settings file to read: ``--config``, else ``BRIDGE_CONFIG``, else ``./settings.yaml``.
+
+    A named file is returned whether or not it exists (the caller reports it missing); an
+    unnamed ``./settings.yaml`` that does not exist means "defaults and environment only".
+    """
+    named = explicit or os.environ.get("BRIDGE_CONFIG")
+    if named:
+        return Path(named).expanduser().resolve()
+    default = Path.cwd() / DEFAULT_FILE
+    return default.resolve() if default.exists() else None
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Load settings or raise ``ConfigError`` with one line naming file, key, value, expectation."""
+    path = resolve_file(explicit)
+    if path is not None and not path.is_file():
+        where = "--config" if explicit else "BRIDGE_CONFIG"
+        raise ConfigError(f"{path}: settings file not found (named by {where})")
+    if path is not None:
+        _check_yaml(path)
+    token = _yaml_path.set(path)
+    try:
+        base = path.parent if path is not None else Path.cwd()
+        return Settings(source_file=path, base_dir=base, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from exc
+    finally:
+        _yaml_path.reset(token)
+
+
+def _check_yaml(path: Path) -> None:
+    """Fail with the file and line when the YAML does not parse or is not a mapping."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: {where}: not valid YAML ({problem})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read settings file ({exc.strerror})") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
+    """One line for the first error: where the value came from, the key, the value, the rule."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+    key = ".".join(loc) or "(top level)"
+    env_name = ENV_PREFIX + "__".join(loc).upper()
+    origin = f"environment {env_name}" if env_name in os.environ else str(path or "settings")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{origin}: {key}: unknown key"
+    if error["type"] == "missing":
+        return f"{origin}: {key}: missing, a value is required"
+    shown = _redact(key, error.get("input"))
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{origin}: {key} = {shown}: {message}{more}"
+
+
+def _redact(key: str, value: Any) -> str:
+    if any(word in key.lower() for word in ("password", "secret", "token", "key")):
+        return "'***'"
+    if isinstance(value, dict):
+        return "{...}"
+    return repr(value)

@@ -1,0 +1,1 @@
+"""The bridge's web server: status, health and (later) patient pages and provider webhooks."""

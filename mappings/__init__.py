@@ -1,0 +1,1 @@
+"""Vendor-editable mapping files shipped with the bridge (``openemr.yaml`` and others)."""

@@ -1,0 +1,1 @@
+"""Channel plugins: deliver one rendered message to one patient contact."""

@@ -1,0 +1,1 @@
+"""Writer plugins: apply write-back commands to the host's appointment book."""
