@@ -89,10 +89,10 @@ class Dispatcher:
                 claimed = queue.claim_due(connection, now, self.lease, limit=1)
             if not claimed:
                 break
-            job = claimed[0]
-            self._pace(job.channel)
-            outcome = self._process(job, reference)
-            setattr(report, outcome, getattr(report, outcome) + 1)
+            for job in claimed:
+                self._pace(job.channel)
+                outcome = self._process(job, reference)
+                setattr(report, outcome, getattr(report, outcome) + 1)
         if report.sent or report.failed or report.retried or report.dropped or report.unknown:
             log.info("dispatch: %s", report.summary())
         return report

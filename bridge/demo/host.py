@@ -63,7 +63,7 @@ class Repeat:
     """An OpenEMR repeat: ``kind`` is ``pc_recurrtype``; the rest becomes ``pc_recurrspec``."""
 
     kind: int = 1
-    freq: int = 1
+    freq: int | str = 1
     freq_type: int = 1
     on_num: int = 1
     on_day: int = 0
@@ -112,9 +112,11 @@ class OpenEmrHost:
         """Statuses, languages, categories and the site time zone, where not already there."""
         with self.engine.begin() as connection:
             options = self.table("list_options")
-            have = set(connection.execute(select(options.c.list_id, options.c.option_id)).tuples())
+            query = select(options.c.list_id, options.c.option_id)
+            # OpenEMR's own ids vary in case ('English', 'french'); MySQL compares them blind.
+            have = {(lst, option.lower()) for lst, option in connection.execute(query)}
             for code, title, seq, checked_in, checked_out in APPOINTMENT_STATUSES:
-                if ("apptstat", code) not in have:
+                if ("apptstat", code.lower()) not in have:
                     self._insert(
                         connection,
                         "list_options",
@@ -129,7 +131,7 @@ class OpenEmrHost:
                         },
                     )
             for option, title, iso in LANGUAGES:
-                if ("language", option) not in have:
+                if ("language", option.lower()) not in have:
                     self._insert(
                         connection,
                         "list_options",

@@ -240,7 +240,9 @@ def claim_due(
     """Claim up to ``limit`` planned jobs that are due, oldest first, under a lease.
 
     One statement, so two workers can never claim the same job; on PostgreSQL the inner select
-    skips rows another worker has locked instead of waiting for them.
+    skips rows another worker has locked instead of waiting for them. The candidates are a
+    MATERIALIZED CTE: PostgreSQL may re-run a plain ``IN (SELECT ... LIMIT n FOR UPDATE)`` per
+    row and claim far more than ``n`` jobs.
     """
     candidates = (
         select(jobs.c.id)
@@ -252,11 +254,10 @@ def claim_due(
         candidates = candidates.where(jobs.c.channel == channel.value)
     if connection.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
+    picked = candidates.cte("picked").prefix_with("MATERIALIZED")
     rows = connection.execute(
         update(jobs)
-        .where(
-            jobs.c.id.in_(candidates.scalar_subquery()), jobs.c.status == JobStatus.PLANNED.value
-        )
+        .where(jobs.c.id.in_(select(picked.c.id)), jobs.c.status == JobStatus.PLANNED.value)
         .values(
             status=JobStatus.SENDING.value,
             lease_until=now + lease,

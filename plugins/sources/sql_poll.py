@@ -239,7 +239,7 @@ class SqlPoll(Source[SqlPollConfig]):
         )
         with self.db.connect() as connection:
             return {
-                str(code): str(iso).strip().lower()
+                str(code).strip().lower(): str(iso).strip().lower()
                 for code, iso in connection.execute(query)
                 if iso and str(iso).strip()
             }

@@ -210,11 +210,10 @@ def patient_from_row(
 
 
 def _language(value: str, languages: dict[str, str]) -> str:
-    """The ISO 639-1 code for a host language value (``spanish`` -> ``es``), else ''."""
-    if not value:
-        return ""
-    if value in languages:
-        return languages[value]
+    """The ISO 639-1 code for a host language value (``spanish`` -> ``es``), else ''.
+
+    ``languages`` is keyed by the host's option ids in lower case: OpenEMR spells them
+    inconsistently (``English``, ``french``) and MySQL compares them case-blind."""
     lowered = value.lower()
     if lowered in languages:
         return languages[lowered]
