@@ -170,9 +170,7 @@ def write_settings(folder: Path, host_url: str, store_url: str, **sections: Any)
         "host": {"url": host_url, "mapping": "openemr"},
         "store": {"url": store_url},
         "reminders": {"days_ahead": 3, "channels": ["sms", "email"]},
-        "channels": {
-            c: {"plugin": "outbox", "folder": "outbox"} for c in ("sms", "email", "voice")
-        },
+        "channels": {c.value: {"plugin": "outbox", "folder": "outbox"} for c in Channel},
         "log": {"level": "WARNING"},
     }
     for section, values in sections.items():
