@@ -36,7 +36,8 @@ def dry_plan(runtime: Runtime) -> DryPlan:
     now = runtime.clock.now()
     reference, planner = reference_and_planner(runtime, now)
     bad: list[BadHostRow] = []
-    scanned = list(runtime.source.scan(planner.horizon, reference, planner.zone, bad.append))
+    sightings = runtime.source.scan(planner.horizon, reference, planner.zone, bad.append)
+    scanned = [sighting.appointment() for sighting in sightings]
     keys = {appt.patient_key for appt in scanned}
     patients = {p.key: p for p in runtime.source.patients(keys, bad.append)}
     with runtime.store.begin("read job history") as connection:

@@ -33,6 +33,7 @@ from bridge.model import (
     Provider,
     Service,
 )
+from bridge.settings_errors import shown
 
 GROUPS = {"source": "bridge.sources", "channel": "bridge.channels", "writer": "bridge.writers"}
 
@@ -86,6 +87,55 @@ class Reference:
 RejectSink = Callable[[BadHostRow], None]
 
 
+class Sighting:
+    """One occurrence a scan saw: its identity, a digest of the host data it came from, and how
+    to build the full ``Appointment``.
+
+    Building is deferred because most of a forward window is unchanged from one cycle to the
+    next: the store compares digests and only changed occurrences are ever built.
+    """
+
+    __slots__ = ("_appointment", "_build", "digest", "key", "occurrence", "patient_key")
+
+    def __init__(
+        self,
+        key: str,
+        occurrence: date,
+        patient_key: str,
+        digest: str,
+        build: Callable[[], Appointment],
+    ) -> None:
+        self.key = key
+        self.occurrence = occurrence
+        self.patient_key = patient_key
+        self.digest = digest
+        self._build = build
+        self._appointment: Appointment | None = None
+
+    @classmethod
+    def of(cls, appointment: Appointment) -> Sighting:
+        """A sighting of an appointment already built (feeds that push whole appointments)."""
+        sighting = cls(
+            appointment.key,
+            appointment.occurrence,
+            appointment.patient_key,
+            appointment.fingerprint(),
+            lambda: appointment,
+        )
+        sighting._appointment = appointment
+        return sighting
+
+    @property
+    def ident(self) -> tuple[str, date]:
+        return (self.key, self.occurrence)
+
+    def appointment(self) -> Appointment:
+        """The full appointment, built on first use."""
+        if self._appointment is None:
+            self._appointment = self._build()
+        return self._appointment
+
+
 @dataclass(frozen=True)
 class CheckLine:
     """One line of ``bridge check``: ``level`` is ok, warning or error."""
@@ -111,11 +161,17 @@ class Source(Plugin[C], ABC):
         reference: Reference,
         timezone: ZoneInfo,
         reject: RejectSink,
-    ) -> Iterator[Appointment]:
+    ) -> list[Sighting]:
         """Every patient appointment occurrence inside ``window`` (clinic-local dates, inclusive).
 
-        A row that cannot be mapped is passed to ``reject`` and skipped; the scan goes on.
+        A row that cannot be mapped is passed to ``reject`` and skipped; the scan goes on. The
+        digests must change whenever anything mapped into the appointment changes, and must be
+        stable otherwise; ``signature`` covers what the rows do not (the mapping itself).
         """
+
+    def signature(self) -> str:
+        """Changes when the way rows become appointments changes (a mapping edit)."""
+        return ""
 
     @abstractmethod
     def patients(self, keys: Iterable[str], reject: RejectSink) -> Iterator[Patient]:
@@ -259,7 +315,7 @@ def load_plugin(
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             raise ConfigError(f"{key}: unknown option for plugin {name!r}") from exc
-        raise ConfigError(f"{key} = {error.get('input')!r}: {message}") from exc
+        raise ConfigError(f"{key} = {shown(key, error.get('input'))}: {message}") from exc
     return cls(config, context)
 
 

@@ -1,8 +1,16 @@
 """Settings: ``settings.yaml`` read by pydantic-settings, overridden by ``BRIDGE_<SECTION>__<KEY>``.
 
 Priority, highest first: values passed in code, environment variables, a ``.env`` file, files in
-the secrets folder (``BRIDGE_SECRETS_DIR``, one file per key such as ``host__password``), then the
-YAML file. Lists are overridden with JSON: ``BRIDGE_REMINDERS__CHANNELS='["sms","email"]'``.
+the secrets folder, then the YAML file. Lists are overridden with JSON:
+``BRIDGE_REMINDERS__CHANNELS='["sms","email"]'``.
+
+The secrets folder is the one ``BRIDGE_SECRETS_DIR`` names (a named folder that does not exist is
+an error). It holds one file per key, named ``<section>__<key>`` *without* the ``BRIDGE_`` prefix
+(``host__password``, ``web__secret_key``; case does not matter); the file's content, stripped of
+surrounding whitespace, is the value. A value read from it is never repeated in an error message.
+
+An error names where the bad value came from: the environment variable (``BRIDGE_WEB__PORT``, or
+``BRIDGE_REMINDERS__CHANNELS`` for one item of that list), the secrets file, or the YAML file.
 
 Two surprises handled here: pydantic-settings silently skips a YAML file that does not exist (a
 named file that is missing is an error here), and a Windows service does not start in the install
@@ -12,112 +20,58 @@ folder (relative paths in the file are resolved against the file's own folder, n
 from __future__ import annotations
 
 import os
-import re
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal
 
-import phonenumbers
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
 from bridge.errors import ConfigError
 from bridge.model import Channel, ReminderType
+from bridge.settings_errors import (
+    ENV_PREFIX,
+    describe_settings_error,
+    describe_validation_error,
+)
+from bridge.settings_values import (
+    RESEND_INTERVALS,
+    Duration,
+    Email,
+    PhoneNumber,
+    Region,
+    TimeZoneName,
+    parse_duration,
+)
 
-ENV_PREFIX = "BRIDGE_"
+__all__ = ["Settings", "load_settings", "parse_duration"]
+
+SECRETS_DIR_VARIABLE = f"{ENV_PREFIX}SECRETS_DIR"
 DEFAULT_FILE = "settings.yaml"
 
 _yaml_path: ContextVar[Path | None] = ContextVar("_yaml_path", default=None)
-
-
-def _check_timezone(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("expected an IANA time zone name such as Europe/Rome") from exc
-    return value
-
-
-def _check_region(value: str) -> str:
-    value = value.upper()
-    if value not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError("expected a two-letter country code such as US or IT")
-    return value
-
-
-def _check_phone(value: str | None) -> str | None:
-    """Accept an international number (``+39 06 ...``); return it in E.164."""
-    if value is None or not str(value).strip():
-        return None
-    try:
-        parsed = phonenumbers.parse(str(value), None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(
-            "expected a phone number in international form, e.g. +15555550100"
-        ) from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("expected a valid phone number in international form")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _check_email(value: str | None) -> str | None:
-    if value is None or not str(value).strip():
-        return None
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(value).strip()):
-        raise ValueError("expected an email address")
-    return str(value).strip()
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$", re.IGNORECASE)
-_UNIT_MINUTES = {"m": 1, "min": 1, "h": 60, "d": 1440}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``90m``, ``2h``, ``1.5h``, ``2d`` -> timedelta (a bare number means hours)."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float):
-        return timedelta(hours=value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError("expected a duration such as 90m, 2h or 2d")
-    amount, unit = float(match.group(1)), match.group(2).lower()
-    return timedelta(minutes=amount * _UNIT_MINUTES[unit])
-
-
-TimeZoneName = Annotated[str | None, AfterValidator(_check_timezone)]
-Region = Annotated[str, AfterValidator(_check_region)]
-PhoneNumber = Annotated[str | None, AfterValidator(_check_phone)]
-Email = Annotated[str | None, AfterValidator(_check_email)]
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-RESEND_INTERVALS: dict[str, timedelta] = {
-    "immediate": timedelta(0),
-    "3h": timedelta(hours=3),
-    "6h": timedelta(hours=6),
-    "12h": timedelta(hours=12),
-    "24h": timedelta(hours=24),
-}
+# The sources the last ``Settings()`` of this context read, in priority order: an error message
+# asks them where the bad value came from.
+_sources_read: ContextVar[list[PydanticBaseSettingsSource] | None] = ContextVar(
+    "_sources_read", default=None
+)
 
 
 class Section(BaseModel):
@@ -220,19 +174,36 @@ class RemindersSettings(Section):
         default_factory=list, description="Host keys of services (visit types) with no reminders."
     )
 
-    @model_validator(mode="after")
-    def _window(self) -> RemindersSettings:
-        if self.end_hour <= self.start_hour:
-            raise ValueError(
-                f"end_hour ({self.end_hour}) must be after start_hour ({self.start_hour})"
-            )
-        if self.default_type not in self.allowed_types and self.default_type != ReminderType.NONE:
-            raise ValueError(f"default_type {self.default_type.value} is not in allowed_types")
-        return self
+    # Checks across keys are field validators on the later key (they see the earlier ones in
+    # ``info.data``), so that an error names that key and its value rather than the section.
+
+    @field_validator("end_hour")
+    @classmethod
+    def _after_start(cls, end_hour: int, info: ValidationInfo) -> int:
+        start_hour = info.data.get("start_hour")
+        if start_hour is not None and end_hour <= start_hour:
+            raise ValueError(f"must be after start_hour ({start_hour})")
+        return end_hour
+
+    @field_validator("channels")
+    @classmethod
+    def _empty_means_unset(cls, channels: list[Channel] | None) -> list[Channel] | None:
+        return channels or None
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _allow_default(
+        cls, allowed: list[ReminderType], info: ValidationInfo
+    ) -> list[ReminderType]:
+        default = info.data.get("default_type")
+        if default is not None and default != ReminderType.NONE and default not in allowed:
+            raise ValueError(f"default_type {default.value} is not in allowed_types")
+        return allowed
 
     @property
     def clinic_channels(self) -> tuple[Channel, ...]:
-        """The channels the clinic sends on: ``channels`` if set, else ``default_type``'s."""
+        """The channels the clinic sends on: ``channels`` if set (not empty), else
+        ``default_type``'s."""
         if self.channels is not None:
             return tuple(dict.fromkeys(self.channels))
         return self.default_type.channels
@@ -333,13 +304,15 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
-        secrets_dir = os.environ.get(f"{ENV_PREFIX}SECRETS_DIR")
-        if secrets_dir:
+        secrets_dir = secrets_folder()
+        if secrets_dir is not None:
             sources.append(
                 NestedSecretsSettingsSource(
                     file_secret_settings,
                     secrets_dir=secrets_dir,
                     secrets_dir_missing="error",
+                    # Without it the source would inherit env_prefix and read BRIDGE_host__password.
+                    secrets_prefix="",
                     secrets_nested_delimiter="__",
                     secrets_case_sensitive=False,
                 )
@@ -347,6 +320,9 @@ class Settings(BaseSettings):
         path = _yaml_path.get()
         if path is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        read = _sources_read.get()
+        if read is not None:
+            read[:] = sources
         return tuple(sources)
 
     def path(self, value: Path | str) -> Path:
@@ -398,6 +374,18 @@ def resolve_file(explicit: str | os.PathLike[str] | None) -> Path | None:
     return default.resolve() if default.exists() else None
 
 
+def secrets_folder() -> Path | None:
+    """The secrets folder ``BRIDGE_SECRETS_DIR`` names, if any; a named folder must exist."""
+    named = os.environ.get(SECRETS_DIR_VARIABLE)
+    if not named:
+        return None
+    folder = Path(named).expanduser().resolve()
+    if not folder.is_dir():
+        problem = "not a folder" if folder.exists() else "secrets folder not found"
+        raise ConfigError(f"environment {SECRETS_DIR_VARIABLE}: {folder}: {problem}")
+    return folder
+
+
 def load_settings(explicit: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Load settings or raise ``ConfigError`` with one line naming file, key, value, expectation."""
     path = resolve_file(explicit)
@@ -406,51 +394,35 @@ def load_settings(explicit: str | os.PathLike[str] | None = None, **overrides: A
         raise ConfigError(f"{path}: settings file not found (named by {where})")
     if path is not None:
         _check_yaml(path)
-    token = _yaml_path.set(path)
+    sources: list[PydanticBaseSettingsSource] = []
+    path_token, sources_token = _yaml_path.set(path), _sources_read.set(sources)
     try:
         base = path.parent if path is not None else Path.cwd()
         return Settings(source_file=path, base_dir=base, **overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, path)) from exc
+        raise ConfigError(describe_validation_error(exc, path, sources)) from exc
+    except SettingsError as exc:
+        raise ConfigError(describe_settings_error(exc)) from exc
     finally:
-        _yaml_path.reset(token)
+        _yaml_path.reset(path_token)
+        _sources_read.reset(sources_token)
 
 
 def _check_yaml(path: Path) -> None:
-    """Fail with the file and line when the YAML does not parse or is not a mapping."""
+    """Fail with the file and line when the file is not UTF-8, not YAML or not a mapping."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read settings file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (save the file as UTF-8)") from exc
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: {where}: not valid YAML ({problem})") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read settings file ({exc.strerror})") from exc
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-
-
-def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
-    """One line for the first error: where the value came from, the key, the value, the rule."""
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
-    key = ".".join(loc) or "(top level)"
-    env_name = ENV_PREFIX + "__".join(loc).upper()
-    origin = f"environment {env_name}" if env_name in os.environ else str(path or "settings")
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return f"{origin}: {key}: unknown key"
-    if error["type"] == "missing":
-        return f"{origin}: {key}: missing, a value is required"
-    shown = _redact(key, error.get("input"))
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{origin}: {key} = {shown}: {message}{more}"
-
-
-def _redact(key: str, value: Any) -> str:
-    if any(word in key.lower() for word in ("password", "secret", "token", "key")):
-        return "'***'"
-    if isinstance(value, dict):
-        return "{...}"
-    return repr(value)

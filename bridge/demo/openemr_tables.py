@@ -18,6 +18,7 @@ from sqlalchemy import (
     Engine,
     Enum,
     Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -83,6 +84,17 @@ def openemr_metadata(*, legacy: bool = False) -> MetaData:
         Column("pc_billing_location", SmallInteger, nullable=False, server_default="0"),
         *([] if legacy else [Column("pc_room", String(20), nullable=False, server_default="")]),
         *uuid(),
+        # OpenEMR's own indexes on this table (sql/database.sql).
+        Index(
+            "basic_event",
+            "pc_catid",
+            "pc_aid",
+            "pc_eventDate",
+            "pc_endDate",
+            "pc_eventstatus",
+            "pc_sharing",
+        ),
+        Index("pc_eventDate", "pc_eventDate"),
     )
     Table(
         "openemr_postcalendar_categories",

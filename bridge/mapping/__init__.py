@@ -34,11 +34,19 @@ def mapping_path(name: str, base_dir: Path | None = None) -> Path:
 
 
 def read_mapping_data(path: Path) -> dict[str, Any]:
-    """Parse the YAML file; a missing file, bad YAML or a wrong version is a ``MappingError``."""
+    """Parse the YAML file; a missing or unreadable file, text that is not UTF-8, bad YAML or a
+    wrong version is a ``MappingError``."""
     if not path.is_file():
         raise MappingError(f"{path}: mapping file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise MappingError(f"{path}: cannot read mapping file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise MappingError(f"{path}: line {line}: not UTF-8 text (save the file as UTF-8)") from exc
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
@@ -61,7 +69,11 @@ def validate_mapping(model: type[M], data: dict[str, Any], path: Path) -> M:
 
 
 def describe(exc: ValidationError, path: Path) -> str:
-    """One line for the first validation error: file, dotted path, value, what was expected."""
+    """One line for the first validation error: file, dotted path, value, what was expected.
+
+    A check across keys is reported by pydantic on the whole section; its dotted path is then the
+    section's and its value is not repeated (a section would not fit on one line).
+    """
     error = exc.errors()[0]
     dotted = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -70,4 +82,13 @@ def describe(exc: ValidationError, path: Path) -> str:
         return f"{path}: {dotted}: unknown key{more}"
     if error["type"] == "missing":
         return f"{path}: {dotted}: missing, a value is required{more}"
-    return f"{path}: {dotted} = {error.get('input')!r}: {message}{more}"
+    value = error.get("input")
+    if _is_section(value):
+        return f"{path}: {dotted}: {message}{more}"
+    return f"{path}: {dotted} = {value!r}: {message}{more}"
+
+
+def _is_section(value: Any) -> bool:
+    return isinstance(value, dict) or (
+        isinstance(value, list | tuple) and any(isinstance(item, dict) for item in value)
+    )

@@ -69,6 +69,12 @@ class AppointmentTable(Strict):
     where: dict[str, Scalar | list[Scalar]] = Field(
         default_factory=dict, description="Only rows whose column equals (or is in) the value."
     )
+    key_increases: bool = Field(
+        False,
+        description="New rows get larger keys (auto-increment): series are then read in full "
+        "only every series_rescan_minutes, and incrementally in between.",
+    )
+    series_rescan_minutes: int = Field(10, ge=1, le=1440)
     group_visits: bool = Field(
         False,
         description="Rows sharing a non-zero 'group' value are one visit with several providers.",
@@ -78,10 +84,10 @@ class AppointmentTable(Strict):
     def _recurrence_columns(self) -> AppointmentTable:
         cols = self.columns
         if self.recurrence != "none" and not (
-            cols.recurrence_type and cols.recurrence_spec and cols.end_date
+            cols.recurrence_type and cols.recurrence_spec and cols.end_date and cols.date
         ):
             raise ValueError(
-                "recurrence needs columns recurrence_type, recurrence_spec and end_date"
+                "recurrence needs columns date, recurrence_type, recurrence_spec and end_date"
             )
         if self.group_visits and not cols.group:
             raise ValueError("group_visits needs columns.group")

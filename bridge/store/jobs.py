@@ -171,34 +171,45 @@ def reconcile(
         _transition(connection, job.id, now, "cancelled", JobStatus.CANCELLED, reason)
         counts.cancelled += 1
 
-    for plan in inserts:
-        status = JobStatus.SKIPPED if plan.skip_reason else JobStatus.PLANNED
-        result = connection.execute(
-            insert(jobs).values(
-                dedupe_key=plan.dedupe_key,
-                event=plan.event,
-                appointment_key=plan.appointment_key,
-                occurrence=plan.occurrence,
-                patient_key=plan.patient_key,
-                rule=plan.rule,
-                channel=plan.channel.value,
-                status=status.value,
-                attempts=0,
-                due_at=plan.due,
-                appointment_start=plan.appointment_start,
-                last_error=plan.skip_reason,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        job_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-        if job_id is not None:
-            _event(connection, int(job_id), now, "planned", status, plan.skip_reason)
-        if plan.skip_reason:
-            counts.skipped += 1
-        else:
-            counts.planned += 1
+    _insert_plans(connection, inserts, now)
+    counts.skipped += sum(1 for plan in inserts if plan.skip_reason)
+    counts.planned += sum(1 for plan in inserts if not plan.skip_reason)
     return counts
+
+
+def _insert_plans(connection: Connection, plans: list[JobPlan], now: datetime) -> None:
+    """New jobs and their first events, in two batched statements."""
+    if not plans:
+        return
+    rows = [
+        {
+            "dedupe_key": plan.dedupe_key,
+            "event": plan.event,
+            "appointment_key": plan.appointment_key,
+            "occurrence": plan.occurrence,
+            "patient_key": plan.patient_key,
+            "rule": plan.rule,
+            "channel": plan.channel.value,
+            "status": (JobStatus.SKIPPED if plan.skip_reason else JobStatus.PLANNED).value,
+            "attempts": 0,
+            "due_at": plan.due,
+            "appointment_start": plan.appointment_start,
+            "last_error": plan.skip_reason,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for plan in plans
+    ]
+    created = connection.execute(
+        insert(jobs).returning(jobs.c.id, jobs.c.status, jobs.c.last_error), rows
+    ).all()
+    connection.execute(
+        insert(job_events),
+        [
+            {"job_id": job_id, "at": now, "kind": "planned", "status": status, "detail": detail}
+            for job_id, status, detail in created
+        ],
+    )
 
 
 def jobs_for(connection: Connection, idents: Sequence[tuple[str, date]]) -> list[Job]:

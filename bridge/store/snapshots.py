@@ -21,6 +21,7 @@ from bridge.codec import (
     patient_to_dict,
 )
 from bridge.model import Appointment, Patient
+from bridge.plugin import Sighting
 from bridge.store.engine import upsert
 from bridge.store.schema import appointments, patients
 
@@ -47,14 +48,14 @@ class AppointmentChange:
 
 def sync_appointments(
     connection: Connection,
-    scanned: Iterable[Appointment],
+    scanned: Iterable[Sighting],
     window: tuple[date, date],
     now: datetime,
 ) -> list[AppointmentChange]:
     """Store the scan of ``window`` and return what changed; vanished occurrences become gone.
 
     Only occurrences inside ``window`` are compared: yesterday's appointment falling out of the
-    window is not a deletion.
+    window is not a deletion. Only sightings whose digest changed are built into appointments.
     """
     first, last = window
     stored = {
@@ -71,18 +72,18 @@ def sync_appointments(
     seen: set[tuple[str, date]] = set()
     upserts: list[dict[str, object]] = []
     changed: list[tuple[ChangeKind, Appointment]] = []
-    for appt in scanned:
-        ident = appt.ident
+    for sighting in scanned:
+        ident = sighting.ident
         if ident in seen:
             continue
         seen.add(ident)
-        digest = appt.fingerprint()
         previous = stored.get(ident)
-        if previous is not None and previous[0] == digest and previous[1] is None:
+        if previous is not None and previous[0] == sighting.digest and previous[1] is None:
             continue
         kind: ChangeKind = "new" if previous is None or previous[1] is not None else "changed"
+        appt = sighting.appointment()
         changed.append((kind, appt))
-        upserts.append(_appointment_row(appt, digest, now))
+        upserts.append(_appointment_row(appt, sighting.digest, now))
     gone = [
         ident for ident, (_, deleted) in stored.items() if deleted is None and ident not in seen
     ]

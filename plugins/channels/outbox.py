@@ -93,10 +93,15 @@ class Outbox(ChannelPlugin[OutboxConfig]):
         if not path.exists():
             return []
         records = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        # Split on the newline byte only: json.dumps(ensure_ascii=False) writes U+2028, U+2029
+        # and U+0085 raw inside strings, and str.splitlines() would cut a message there. Each
+        # line is decoded on its own so that a character torn in half spoils only its line.
+        for line in path.read_bytes().split(b"\n"):
+            if not line:
+                continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
+                records.append(json.loads(line.decode("utf-8")))
+            except ValueError:  # JSONDecodeError or UnicodeDecodeError
                 continue  # a line torn by a crash mid-write was never acknowledged as sent
         return records
 

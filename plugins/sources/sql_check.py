@@ -113,7 +113,7 @@ def _samples(source: SqlPoll, reference: Any, zone: ZoneInfo) -> list[CheckLine]
     window = (today, today + timedelta(days=SAMPLE_DAYS))
     bad: list[BadHostRow] = []
     try:
-        found = list(source.scan(window, reference, zone, bad.append))
+        found = [s.appointment() for s in source.scan(window, reference, zone, bad.append)]
     except SourceError as exc:
         return [CheckLine("error", f"reading appointments failed: {exc}")]
     lines = [

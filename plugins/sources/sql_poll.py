@@ -6,28 +6,35 @@ actually has are selected, so the same ``openemr.yaml`` reads OpenEMR 5.x and 8.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
-from sqlalchemy import ColumnElement, Select, TableClause, and_, column, select, table, union_all
+from sqlalchemy import ColumnElement, column, func, select, table
 
 from bridge.errors import BadHostRow, ConfigError
 from bridge.host_sql import HostDatabase
 from bridge.mapping import mapping_path, read_mapping_data, validate_mapping
 from bridge.mapping.sql import SqlMapping
 from bridge.model import Appointment, Patient
-from bridge.plugin import CheckLine, PluginConfig, PluginContext, Reference, RejectSink, Source
-from plugins.sources.sql_reference import read_reference
-from plugins.sources.sql_rows import (
-    ROW_KEY,
-    appointments_from_rows,
-    patient_from_row,
+from bridge.plugin import (
+    CheckLine,
+    PluginConfig,
+    PluginContext,
+    Reference,
+    RejectSink,
+    Sighting,
+    Source,
 )
+from plugins.sources.sql_appointments import AppointmentReader
+from plugins.sources.sql_reference import read_reference
+from plugins.sources.sql_rows import ROW_KEY, patient_from_row
 
 PATIENT_BATCH = 1000
+WATERMARK_LAG = timedelta(seconds=2)
 
 
 class SqlPollConfig(PluginConfig):
@@ -53,8 +60,10 @@ class SqlPoll(Source[SqlPollConfig]):
             )
         self.mapping = validate_mapping(SqlMapping, data, self.mapping_file)
         self.db = HostDatabase(config.url, self.mapping_file)
-        self._appointment_columns: dict[str, str] | None = None
-        self._appointments: TableClause | None = None
+        self.appointments = AppointmentReader(self.db, self.mapping, context.clock)
+        self._signature = hashlib.blake2b(
+            self.mapping.model_dump_json().encode(), digest_size=16
+        ).hexdigest()
         self._patient_columns: dict[str, str] | None = None
 
     # --- reference data -----------------------------------------------------------------------
@@ -66,63 +75,7 @@ class SqlPoll(Source[SqlPollConfig]):
 
     def appointment_columns(self) -> dict[str, str]:
         """Role -> host column for every mapped appointment column the host has."""
-        if self._appointment_columns is None:
-            m = self.mapping.appointments
-            dotted = "appointments.columns"
-            required = {"patient", "status", "date", "start_time", "start"}
-            if m.recurrence != "none":
-                required |= {"recurrence_type", "recurrence_spec", "end_date"}
-            found = {"key": self.db.require(m.table, m.key, "appointments.key")}
-            for role, name in m.columns.model_dump(exclude_none=True).items():
-                if role in required:
-                    found[role] = self.db.require(m.table, name, f"{dotted}.{role}")
-                elif (present := self.db.optional(m.table, name, f"{dotted}.{role}")) is not None:
-                    found[role] = present
-            self._appointment_columns = found
-        return self._appointment_columns
-
-    def _appointment_table(self) -> TableClause:
-        """One table construct for every query, so conditions and selects share it."""
-        if self._appointments is None:
-            cols = self.appointment_columns()
-            self._appointments = table(
-                self.mapping.appointments.table, *(column(name) for name in cols.values())
-            )
-        return self._appointments
-
-    def _appointment_select(self, where: ColumnElement[bool]) -> Select[Any]:
-        m = self.mapping.appointments
-        cols = self.appointment_columns()
-        host = self._appointment_table()
-        conditions: list[ColumnElement[bool]] = [where, *self._where(host.c, m.where)]
-        patient = host.c[cols["patient"]]
-        conditions.append(patient.is_not(None))
-        if m.no_patient:
-            conditions.append(patient.not_in(m.no_patient))
-        return select(*(host.c[name].label(role) for role, name in cols.items())).where(
-            and_(*conditions)
-        )
-
-    def _window_condition(self, first: date, last: date, recurring: bool) -> ColumnElement[bool]:
-        m = self.mapping.appointments
-        cols = self.appointment_columns()
-        host = self._appointment_table()
-        day = host.c[cols["date"]] if "date" in cols else host.c[cols["start"]]
-        if "date" not in cols:  # one DATETIME column: compare on the whole days
-            first_value: Any = datetime.combine(first, time.min)
-            last_value: Any = datetime.combine(last + timedelta(days=1), time.min)
-            in_window = and_(day >= first_value, day < last_value)
-        else:
-            in_window = day.between(first, last)
-        kind = host.c[cols["recurrence_type"]] if "recurrence_type" in cols else None
-        if kind is None or m.recurrence == "none":
-            return in_window
-        if not recurring:
-            return and_(kind == 0, in_window)
-        # A series overlaps the window when it starts before the window ends and ends after it
-        # starts. OpenEMR lists no date at all for a series whose end date is NULL or
-        # '0000-00-00' (see bridge.recurrence), so comparing the end date drops nothing it shows.
-        return and_(kind > 0, day <= last, host.c[cols["end_date"]] >= first)
+        return self.appointments.columns()
 
     def scan(
         self,
@@ -130,35 +83,16 @@ class SqlPoll(Source[SqlPollConfig]):
         reference: Reference,
         timezone: ZoneInfo,
         reject: RejectSink,
-    ) -> Iterator[Appointment]:
-        first, last = window
-        parts = [self._appointment_select(self._window_condition(first, last, recurring=False))]
-        if self.mapping.appointments.recurrence != "none" and "recurrence_type" in (
-            self.appointment_columns()
-        ):
-            parts.append(
-                self._appointment_select(self._window_condition(first, last, recurring=True))
-            )
-        query = union_all(*parts) if len(parts) > 1 else parts[0]
-        with self.db.connect() as connection:
-            rows = [dict(row._mapping) for row in connection.execute(query)]
-        yield from appointments_from_rows(rows, self.mapping, reference, timezone, window, reject)
+    ) -> list[Sighting]:
+        return self.appointments.scan(window, reference, timezone, reject)
 
     def occurrences_of(
         self, key: str, window: tuple[date, date], reference: Reference, timezone: ZoneInfo
     ) -> list[Appointment]:
-        m = self.mapping.appointments
-        cols = self.appointment_columns()
-        host = self._appointment_table()
-        with self.db.connect() as connection:
-            query = self._appointment_select(host.c[cols["key"]] == _key_value(key))
-            rows = [dict(r._mapping) for r in connection.execute(query)]
-            group = rows[0].get("group") if rows and m.group_visits else None
-            if group not in (None, 0, "0", ""):
-                query = self._appointment_select(host.c[cols["group"]] == group)
-                rows = [dict(r._mapping) for r in connection.execute(query)]
-        found = appointments_from_rows(rows, self.mapping, reference, timezone, window, _ignore)
-        return sorted((a for a in found if a.key == key), key=lambda a: a.occurrence)
+        return self.appointments.occurrences_of(key, window, reference, timezone)
+
+    def signature(self) -> str:
+        return self._signature
 
     # --- patients -----------------------------------------------------------------------------
 
@@ -197,7 +131,9 @@ class SqlPoll(Source[SqlPollConfig]):
         languages = self._languages()
         with self.db.connect() as connection:
             for start in range(0, len(wanted), PATIENT_BATCH):
-                chunk = [_key_value(k) for k in wanted[start : start + PATIENT_BATCH]]
+                chunk = [
+                    int(k) if k.isdigit() else k for k in wanted[start : start + PATIENT_BATCH]
+                ]
                 for row in connection.execute(query.where(host.c[cols[ROW_KEY]].in_(chunk))):
                     try:
                         yield patient_from_row(row._mapping, m, languages, self.context.region)
@@ -213,15 +149,20 @@ class SqlPoll(Source[SqlPollConfig]):
         host = table(m.table, column(key), column(stamp))
         query = select(host.c[key], host.c[stamp])
         if watermark:
-            # >= not >: rows updated within the same second as the last watermark are read again;
-            # the row hash makes that harmless.
-            query = query.where(host.c[stamp] >= watermark)
+            query = query.where(host.c[stamp] > watermark)
         with self.db.connect() as connection:
+            host_now = connection.execute(select(func.now())).scalar()
             rows = connection.execute(query).all()
         if not rows:
             return set(), watermark
-        newest = max(str(row[1]) for row in rows if row[1] is not None)
-        return {str(row[0]) for row in rows}, newest
+        newest = max(row[1] for row in rows if row[1] is not None)
+        # The stamp has whole seconds: a row updated later in the second we read could carry
+        # the same stamp as ``newest``. Holding the watermark a little behind the host's clock
+        # reads the last seconds again next cycle (harmless: the row hash finds no change)
+        # instead of missing them.
+        if isinstance(host_now, datetime) and isinstance(newest, datetime):
+            newest = min(newest, host_now - WATERMARK_LAG)
+        return {str(row[0]) for row in rows}, str(newest)
 
     def _languages(self) -> dict[str, str]:
         lookup = self.mapping.patients.language_list
@@ -261,12 +202,3 @@ class SqlPoll(Source[SqlPollConfig]):
 
     def close(self) -> None:
         self.db.close()
-
-
-def _key_value(key: str) -> Any:
-    """Host keys are compared as the host stores them (OpenEMR ``pc_eid`` is an integer)."""
-    return int(key) if key.isdigit() else key
-
-
-def _ignore(_: BadHostRow) -> None:
-    """Re-reading one row for the last check: problems were reported by the scan already."""

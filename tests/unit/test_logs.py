@@ -72,11 +72,6 @@ def test_several_contacts_in_one_line() -> None:
     assert redact(line) == "to [phone], [phone] and [email]"
 
 
-LEAK_BUG = (
-    "bug: bridge/logs.py _PHONE lookarounds exclude '.' and ':' so a number at the end of a "
-    "sentence or next to a colon is not masked"
-)
-
 LEAKS = [
     pytest.param("Patient phone is 202-555-0123.", id="end of sentence"),
     pytest.param("to:2025550123", id="after a colon"),
@@ -84,7 +79,6 @@ LEAKS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=LEAK_BUG)
 @pytest.mark.parametrize("line", LEAKS)
 def test_phone_next_to_dot_or_colon_is_masked(line: str) -> None:
     cleaned = redact(line)
@@ -120,16 +114,10 @@ KEPT = [
     pytest.param(
         "due 2026-03-29 3 jobs",
         id="date before a count",
-        marks=pytest.mark.xfail(
-            strict=True, reason="bug: an ISO date followed by a number is masked as a phone"
-        ),
     ),
     pytest.param(
         "window 2026-03-29..2026-03-31",
         id="date range",
-        marks=pytest.mark.xfail(
-            strict=True, reason="bug: a range of two ISO dates is masked as a phone"
-        ),
     ),
 ]
 
@@ -221,11 +209,6 @@ def test_filter_leaves_clean_records_alone() -> None:
     assert (record.msg, record.args) == ("job %d sent in %ss", (17, "0.25"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: RedactingFilter rewrites only the message; an exception's text in the "
-    "traceback (logger.exception) reaches the log unredacted",
-)
 def test_traceback_text_is_redacted(captured: tuple[logging.Logger, io.StringIO]) -> None:
     logger, buffer = captured
     number, email = "+12025550123", "test.patient@example.test"
@@ -294,11 +277,6 @@ def test_setup_logging_twice_keeps_one_bridge_handler(
         root_logger.removeHandler(foreign)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: setup_logging removes its previous handler without closing it, so a log file "
-    "stays open (ResourceWarning, a locked file on Windows)",
-)
 def test_setup_logging_again_closes_the_previous_file(
     tmp_path: Path, root_logger: logging.Logger
 ) -> None:

@@ -227,12 +227,6 @@ def test_torn_message_is_sent_again_after_restart(tmp_path: Path) -> None:
     assert [r["id"] for r in box.messages(Channel.SMS)] == [result.provider_ref]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Outbox.messages() uses str.splitlines(), which also splits on U+2028 / U+0085 "
-    "written raw by json.dumps(ensure_ascii=False); the message is lost after a restart and "
-    "sent twice",
-)
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
 def test_text_with_unicode_line_separator_stays_one_message(tmp_path: Path, separator: str) -> None:
     message = OutboundMessage("sep-key", Channel.SMS, "+12025550106", f"Line one{separator}two")

@@ -213,11 +213,6 @@ def test_missing_required_option(third_party: Path, context: PluginContext) -> N
 SECRET = "tok-hunter2-do-not-print"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: load_plugin echoes the input of an invalid option without redaction, so a "
-    "secret (auth_token) ends up in the error message",
-)
 @pytest.mark.parametrize("value", [[SECRET], {"value": SECRET}])
 def test_secret_option_value_is_never_echoed(
     third_party: Path, context: PluginContext, value: object

@@ -304,22 +304,18 @@ def test_relative_bridge_config_is_read_from_the_cwd(
 
 # --- the secrets folder -----------------------------------------------------------------------
 
-SECRET_BUG = "bug: the secrets source inherits env_prefix BRIDGE_, so host__password is ignored"
-
 SECRETS = [
     pytest.param(
         "",
         {},
         "s3cret-from-file",
         id="file only",
-        marks=pytest.mark.xfail(strict=True, reason=SECRET_BUG),
     ),
     pytest.param(
         "host:\n  password: from-yaml\n",
         {},
         "s3cret-from-file",
         id="file beats yaml",
-        marks=pytest.mark.xfail(strict=True, reason=SECRET_BUG),
     ),
     pytest.param(
         "host:\n  password: from-yaml\n",
@@ -364,11 +360,6 @@ def test_password_is_filled_into_the_host_url(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a missing BRIDGE_SECRETS_DIR raises pydantic_settings.SettingsError, "
-    "not ConfigError",
-)
 def test_missing_secrets_folder_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,10 +369,6 @@ def test_missing_secrets_folder_is_a_config_error(
     assert str(missing) in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a bad value from the secrets folder is reported as coming from the YAML file",
-)
 def test_bad_secret_file_value_names_the_secret_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -439,13 +426,13 @@ ERRORS = [
         "end_hour equal to start_hour",
         "reminders:\n  start_hour: 10\n  end_hour: 10\n",
         {},
-        [FILE, "reminders", "end_hour (10) must be after start_hour (10)"],
+        [FILE, "reminders.end_hour = 10", "must be after start_hour (10)"],
     ),
     (
         "end_hour before start_hour",
         "reminders:\n  start_hour: 9\n  end_hour: 8\n",
         {},
-        [FILE, "reminders", "end_hour (8) must be after start_hour (9)"],
+        [FILE, "reminders.end_hour = 8", "must be after start_hour (9)"],
     ),
     (
         "caller_id not a number",
@@ -590,11 +577,6 @@ def test_secret_value_is_never_echoed(
     assert message.startswith(str(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: describe_validation_error builds BRIDGE_REMINDERS__CHANNELS__1 from the list "
-    "index, finds no such variable and blames the YAML file",
-)
 def test_bad_list_item_from_env_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -604,11 +586,6 @@ def test_bad_list_item_from_env_names_the_variable(
     assert str(path) not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a section-level check (end_hour <= start_hour) caused by an environment "
-    "variable is reported as coming from the YAML file",
-)
 def test_bad_window_from_env_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -618,10 +595,6 @@ def test_bad_window_from_env_names_the_variable(
     assert str(path) not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a settings file that is not UTF-8 escapes as UnicodeDecodeError, not ConfigError",
-)
 def test_settings_file_not_utf8_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -633,10 +606,6 @@ def test_settings_file_not_utf8_is_a_config_error(
     assert "UTF-8" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: clinic.timezone '' is rejected though its description says empty = the host's",
-)
 @pytest.mark.parametrize("where", ["yaml", "env"])
 def test_empty_time_zone_means_the_hosts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
@@ -729,11 +698,6 @@ CLINIC_CHANNELS = [
         {"channels": [], "default_type": "email"},
         (Channel.EMAIL,),
         id="empty channels means default_type",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="bug: reminders.channels [] gives no channels although its description says "
-            "'empty = those of default_type'",
-        ),
     ),
 ]
 
@@ -772,11 +736,6 @@ DURATIONS = [
         "2",
         timedelta(hours=2),
         id="text bare number",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="bug: parse_duration's docstring says a bare number means hours, but '2' "
-            "(a quoted number) is rejected",
-        ),
     ),
 ]
 
@@ -795,11 +754,6 @@ BAD_DURATIONS = [
     "2h30m",
     pytest.param(
         -1,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="bug: parse_duration(-1) returns -1 hour while '-1h' is rejected; a negative "
-            "lead time would schedule a reminder after the appointment",
-        ),
     ),
 ]
 

@@ -170,22 +170,12 @@ def test_opens_and_closes(
     assert closes - opens == timedelta(hours=hours)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: SendingWindow uses as_utc() to find the day but compares the raw instant, so a "
-    "naive UTC instant raises TypeError",
-)
 def test_naive_instant_is_taken_as_utc() -> None:
     naive = datetime(2026, 3, 27, 12, 0)
     assert DAY.contains(naive) is True
     assert DAY.next_open(naive) == utc(3, 27, 12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: next_open / latest_before return an aware non-UTC input unchanged, though "
-    "'all instants in and out are UTC'",
-)
 def test_results_are_utc_for_local_input() -> None:
     local = datetime(2026, 3, 27, 12, 0, tzinfo=ROME)
     assert DAY.next_open(local).tzinfo is UTC

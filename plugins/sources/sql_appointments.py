@@ -1,0 +1,268 @@
+"""Reading a SQL host's appointment table: the forward window, every cycle, fast.
+
+Single appointments are found through the host's date index (OpenEMR: ``pc_eventDate``).
+Repeating series cannot be: a series that overlaps the window may have started years ago, and
+OpenEMR has no index on ``pc_recurrtype``, so finding them means reading the whole table (about
+a second for 1,000,000 rows). When the mapping says new rows get larger keys
+(``key_increases``, true for OpenEMR's auto-increment ``pc_eid``), the series are read in full
+only every ``series_rescan_minutes`` and when the window moves to a new day; in between, each
+cycle re-reads the known series by key (edits, deletions), reads every row newer than the
+largest key seen (new series), and re-reads by key any single appointment that left the window
+(one turned into a series). Only a past appointment turned into a series that reaches the window
+waits for the next full read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    TableClause,
+    and_,
+    column,
+    func,
+    select,
+    table,
+)
+
+from bridge.clock import Clock
+from bridge.host_sql import HostDatabase
+from bridge.mapping.sql import SqlMapping
+from bridge.model import Appointment
+from bridge.plugin import Reference, RejectSink, Sighting
+from plugins.sources.sql_rows import ROW_KEY, as_int, end_date, optional_date
+from plugins.sources.sql_sightings import sightings_from_rows
+
+Row = dict[str, Any]  # role -> value, in the select's column order
+SERIES_ROLES = ("recurrence_type", "recurrence_spec", "end_date")
+# What planning needs. The scan reads only these; the dispatcher reads the whole row again
+# (``occurrences_of``) just before sending, so notes, room or end time are always fresh in the
+# message without every cycle paying for them.
+PLANNING_ROLES = frozenset(
+    {
+        ROW_KEY,
+        "patient",
+        "date",
+        "start_time",
+        "start",
+        "status",
+        "provider",
+        "service",
+        "all_day",
+        "group",
+        *SERIES_ROLES,
+    }
+)
+KEY_BATCH = 1000
+
+
+class AppointmentReader:
+    """Builds and runs the appointment queries for one mapping; keeps the series cache."""
+
+    def __init__(self, db: HostDatabase, mapping: SqlMapping, clock: Clock) -> None:
+        self.db = db
+        self.mapping = mapping
+        self.clock = clock
+        self._columns: dict[str, str] | None = None
+        self._table: TableClause | None = None
+        self._series: dict[str, Row] = {}
+        self._series_window: tuple[date, date] | None = None
+        self._series_read_at: datetime | None = None
+        self._max_key: int | None = None
+        self._single_keys: set[str] = set()
+
+    # --- columns and statements ---------------------------------------------------------------
+
+    def columns(self) -> dict[str, str]:
+        """Role -> host column for every mapped appointment column the host has."""
+        if self._columns is None:
+            m = self.mapping.appointments
+            required = {"patient", "status", "date", "start_time", "start"}
+            if m.recurrence != "none":
+                required |= set(SERIES_ROLES)
+            found = {ROW_KEY: self.db.require(m.table, m.key, "appointments.key")}
+            for role, name in m.columns.model_dump(exclude_none=True).items():
+                dotted = f"appointments.columns.{role}"
+                if role in required:
+                    found[role] = self.db.require(m.table, name, dotted)
+                elif (present := self.db.optional(m.table, name, dotted)) is not None:
+                    found[role] = present
+            self._columns = found
+        return self._columns
+
+    @property
+    def repeats(self) -> bool:
+        return self.mapping.appointments.recurrence != "none"
+
+    def _host(self) -> TableClause:
+        """One table construct for every statement, so conditions and selects share it."""
+        if self._table is None:
+            names = self.columns().values()
+            self._table = table(self.mapping.appointments.table, *(column(n) for n in names))
+        return self._table
+
+    def _col(self, role: str) -> ColumnElement[Any]:
+        return self._host().c[self.columns()[role]]
+
+    def _select(
+        self, where: ColumnElement[bool], *, series: bool = True, detail: bool = False
+    ) -> Select[Any]:
+        """Mapped columns of patient appointments matching ``where``: all of them with
+        ``detail``, else those planning needs; without the (large) series columns when only
+        single appointments can match."""
+        m = self.mapping.appointments
+        host = self._host()
+        roles = {
+            role: name
+            for role, name in self.columns().items()
+            if (detail or role in PLANNING_ROLES) and (series or role not in SERIES_ROLES)
+        }
+        patient = self._col("patient")
+        conditions: list[ColumnElement[bool]] = [where, patient.is_not(None)]
+        if m.no_patient:
+            conditions.append(patient.not_in(m.no_patient))
+        for name, value in m.where.items():
+            target = host.c[name] if name in host.c else column(name)
+            conditions.append(target.in_(value) if isinstance(value, list) else target == value)
+        return select(*(host.c[c].label(role) for role, c in roles.items())).where(
+            and_(*conditions)
+        )
+
+    def _in_window(self, first: date, last: date) -> ColumnElement[bool]:
+        if "date" in self.columns():
+            return self._col("date").between(first, last)
+        start = self._col("start")  # one DATETIME column: compare whole days
+        return and_(
+            start >= datetime.combine(first, time.min),
+            start < datetime.combine(last + timedelta(days=1), time.min),
+        )
+
+    # --- the scan -----------------------------------------------------------------------------
+
+    def scan(
+        self, window: tuple[date, date], reference: Reference, zone: ZoneInfo, reject: RejectSink
+    ) -> list[Sighting]:
+        first, last = window
+        with self.db.connect() as connection:
+            if self.repeats:
+                single = self._select(
+                    and_(self._col("recurrence_type") == 0, self._in_window(first, last)),
+                    series=False,
+                )
+            else:
+                single = self._select(self._in_window(first, last), series=False)
+            rows = _dicts(connection.execute(single))
+            if self.repeats:
+                keys = {str(row[ROW_KEY]) for row in rows}
+                rows += self._series_rows(connection, window, keys)
+        return sightings_from_rows(rows, self.mapping, reference, zone, window, reject)
+
+    def _series_rows(
+        self, connection: Connection, window: tuple[date, date], single_keys: set[str]
+    ) -> list[Row]:
+        m = self.mapping.appointments
+        now = self.clock.now()
+        stale = (
+            not m.key_increases
+            or self._series_window != window
+            or self._series_read_at is None
+            or now - self._series_read_at >= timedelta(minutes=m.series_rescan_minutes)
+        )
+        if stale:
+            first, last = window
+            rows = _dicts(
+                connection.execute(
+                    self._select(
+                        and_(
+                            self._col("recurrence_type") > 0,
+                            self._col("date") <= last,
+                            self._col("end_date") >= first,
+                        )
+                    )
+                )
+            )
+            self._series = {str(row[ROW_KEY]): row for row in rows}
+            self._series_window, self._series_read_at = window, now
+            if m.key_increases:
+                self._max_key = connection.execute(select(func.max(self._col(ROW_KEY)))).scalar()
+        else:
+            self._refresh_series(connection, window, single_keys)
+        self._single_keys = single_keys
+        return list(self._series.values())
+
+    def _refresh_series(
+        self, connection: Connection, window: tuple[date, date], single_keys: set[str]
+    ) -> None:
+        """Between full reads: known series again, newer rows, singles that left the window."""
+        recheck = set(self._series) | (self._single_keys - single_keys)
+        rows = self._rows_by_key(connection, sorted(recheck))
+        if self._max_key is not None:
+            rows += _dicts(connection.execute(self._select(self._col(ROW_KEY) > self._max_key)))
+        series: dict[str, Row] = {}
+        for row in rows:
+            self._max_key = max(self._max_key or 0, as_int(row[ROW_KEY], 0))
+            if self._overlaps(row, window):
+                series[str(row[ROW_KEY])] = row
+        self._series = series
+
+    def _rows_by_key(
+        self, connection: Connection, keys: Sequence[str], *, detail: bool = False
+    ) -> list[Row]:
+        found: list[Row] = []
+        for start in range(0, len(keys), KEY_BATCH):
+            chunk = [_key_value(k) for k in keys[start : start + KEY_BATCH]]
+            query = self._select(self._col(ROW_KEY).in_(chunk), detail=detail)
+            found += _dicts(connection.execute(query))
+        return found
+
+    @staticmethod
+    def _overlaps(values: Any, window: tuple[date, date]) -> bool:
+        """The same test as the full series query, in Python."""
+        if as_int(values.get("recurrence_type"), 0) <= 0:
+            return False
+        starts = optional_date(values.get("date"))
+        ends = end_date(values.get("end_date"))
+        return (
+            starts is not None
+            and starts <= window[1]
+            and isinstance(ends, date)
+            and ends >= window[0]
+        )
+
+    # --- one appointment ------------------------------------------------------------------------
+
+    def occurrences_of(
+        self, key: str, window: tuple[date, date], reference: Reference, zone: ZoneInfo
+    ) -> list[Appointment]:
+        """Every occurrence of ``key`` inside ``window``, read now (the other rows of its visit
+        included, so a visit booked with several providers comes out whole)."""
+        with self.db.connect() as connection:
+            rows = self._rows_by_key(connection, [key], detail=True)
+            grouped = rows and self.mapping.appointments.group_visits
+            group = rows[0].get("group") if grouped else None
+            if group not in (None, 0, "0", ""):
+                query = self._select(self._col("group") == group, detail=True)
+                rows = _dicts(connection.execute(query))
+        found = sightings_from_rows(rows, self.mapping, reference, zone, window, _ignore)
+        return sorted((s.appointment() for s in found if s.key == key), key=lambda a: a.occurrence)
+
+
+def _dicts(result: Any) -> list[Row]:
+    """Rows as plain dicts (role -> value): SQLAlchemy Row lookups by name are slow in bulk."""
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def _key_value(key: str) -> Any:
+    """Host keys are compared as the host stores them (OpenEMR ``pc_eid`` is an integer)."""
+    return int(key) if key.isdigit() else key
+
+
+def _ignore(_: Any) -> None:
+    """Re-reading one row for the last check: problems were reported by the scan already."""
