@@ -55,6 +55,7 @@ from bridge.settings_values import (
     RESEND_INTERVALS,
     Duration,
     Email,
+    OptionalText,
     PhoneNumber,
     Region,
     TimeZoneName,
@@ -106,7 +107,7 @@ class HostSettings(Section):
     """The practice system the bridge reads and writes back to."""
 
     source: str = Field("sql-poll", description="Source plugin (entry point bridge.sources).")
-    url: str | None = Field(None, description="SQLAlchemy URL of the host database.")
+    url: OptionalText = Field(None, description="SQLAlchemy URL of the host database.")
     password: SecretStr | None = Field(
         None, description="Host database password, if not in the URL (use the environment)."
     )

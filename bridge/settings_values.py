@@ -28,6 +28,11 @@ def _check_timezone(value: str | None) -> str | None:
     return value
 
 
+def _blank_is_none(value: Any) -> Any:
+    """An empty or blank string means "not set" (``BRIDGE_HOST__URL=`` unsets it)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 def _check_region(value: str) -> str:
     value = value.upper()
     if value not in phonenumbers.SUPPORTED_REGIONS:
@@ -92,6 +97,7 @@ Region = Annotated[str, AfterValidator(_check_region)]
 PhoneNumber = Annotated[str | None, AfterValidator(_check_phone)]
 Email = Annotated[str | None, AfterValidator(_check_email)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
 
 RESEND_INTERVALS: dict[str, timedelta] = {
     "immediate": timedelta(0),
