@@ -90,7 +90,7 @@ def test_demo_serves_the_status_page(tmp_path: Path) -> None:
         assert status == 200 and "<table>" in page and "sent" in page
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
 
 
@@ -129,7 +129,7 @@ def test_service_polls_sends_and_stops_cleanly(
         assert [m["to"] for m in sent] == ["+12025550101"]
     finally:
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Synthetic" not in err and "+1202555" not in err  # no patient data in the log
 

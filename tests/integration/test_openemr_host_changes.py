@@ -134,8 +134,8 @@ def test_check_reports_host_mapping_and_unknown_statuses(
     with engine.begin() as connection:  # a status the site added itself
         connection.execute(
             sa.text(
-                "INSERT IGNORE INTO list_options (list_id, option_id, title, seq, toggle_setting_1) "
-                "VALUES ('apptstat', 'TEL', 'Telehealth arrived', 99, 1)"
+                "INSERT IGNORE INTO list_options (list_id, option_id, title, seq, "
+                "toggle_setting_1) VALUES ('apptstat', 'TEL', 'Telehealth arrived', 99, 1)"
             )
         )
     engine.dispose()
