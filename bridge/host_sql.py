@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, inspect
 from sqlalchemy.engine import URL, make_url
@@ -124,6 +125,12 @@ class HostDatabase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def key_value(key: str) -> Any:
+    """A host key as the host stores it: OpenEMR's ``pc_eid`` and ``pid`` are integers, and
+    comparing an integer column with a string defeats MySQL's index."""
+    return int(key) if key.isdigit() else key
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -138,7 +138,10 @@ class RemindersSettings(Section):
     end_hour: int = Field(19, ge=1, le=24, description="Sending stops at this hour (clinic time).")
     delay_seconds: float = Field(0, ge=0, description="Delay between two reminders (pacing).")
     min_lead_hours: float = Field(
-        0, ge=0, description="No reminder for an appointment booked fewer hours before it starts."
+        0,
+        ge=0,
+        description="No reminder goes out later than this many hours before the appointment "
+        "(so none for one booked at shorter notice).",
     )
     one_per_day: bool = Field(False, description="At most one reminder per patient per day.")
     channels: list[Channel] | None = Field(
@@ -265,7 +268,9 @@ class WebSettings(Section):
 class LogSettings(Section):
     """Logging; patient data never reaches the log at any level."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
     file: Path | None = Field(None, description="Log file; empty = standard error.")
 
 
@@ -287,7 +292,10 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     reminders: RemindersSettings = Field(default_factory=RemindersSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
-    channels: dict[Channel, ChannelConfig] = Field(default_factory=_default_channels)
+    channels: dict[Channel, ChannelConfig] = Field(
+        default_factory=_default_channels,
+        description="Per channel (sms, email, voice): `plugin` and that plugin's own options.",
+    )
     web: WebSettings = Field(default_factory=WebSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from bridge.clock import Clock
-from bridge.host_sql import HostDatabase
+from bridge.host_sql import HostDatabase, key_value
 from bridge.mapping.sql import SqlMapping
 from bridge.model import Appointment
 from bridge.plugin import Reference, RejectSink, Sighting
@@ -216,7 +216,7 @@ class AppointmentReader:
     ) -> list[Row]:
         found: list[Row] = []
         for start in range(0, len(keys), KEY_BATCH):
-            chunk = [_key_value(k) for k in keys[start : start + KEY_BATCH]]
+            chunk = [key_value(k) for k in keys[start : start + KEY_BATCH]]
             query = self._select(self._col(ROW_KEY).in_(chunk), detail=detail)
             found += _dicts(connection.execute(query))
         return found
@@ -257,11 +257,6 @@ def _dicts(result: Any) -> list[Row]:
     """Rows as plain dicts (role -> value): SQLAlchemy Row lookups by name are slow in bulk."""
     keys = tuple(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result]
-
-
-def _key_value(key: str) -> Any:
-    """Host keys are compared as the host stores them (OpenEMR ``pc_eid`` is an integer)."""
-    return int(key) if key.isdigit() else key
 
 
 def _ignore(_: Any) -> None:

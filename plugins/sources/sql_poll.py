@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import ColumnElement, column, func, select, table
 
 from bridge.errors import BadHostRow, ConfigError
-from bridge.host_sql import HostDatabase
+from bridge.host_sql import HostDatabase, key_value
 from bridge.mapping import mapping_path, read_mapping_data, validate_mapping
 from bridge.mapping.sql import SqlMapping
 from bridge.model import Appointment, Patient
@@ -131,12 +131,12 @@ class SqlPoll(Source[SqlPollConfig]):
         languages = self._languages()
         with self.db.connect() as connection:
             for start in range(0, len(wanted), PATIENT_BATCH):
-                chunk = [
-                    int(k) if k.isdigit() else k for k in wanted[start : start + PATIENT_BATCH]
-                ]
+                chunk = [key_value(k) for k in wanted[start : start + PATIENT_BATCH]]
                 for row in connection.execute(query.where(host.c[cols[ROW_KEY]].in_(chunk))):
                     try:
-                        yield patient_from_row(row._mapping, m, languages, self.context.region)
+                        yield patient_from_row(
+                            dict(row._mapping), m, languages, self.context.region
+                        )
                     except BadHostRow as exc:
                         reject(exc)
 

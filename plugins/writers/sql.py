@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import MetaData, Table, insert, update
 
 from bridge.errors import ConfigError
-from bridge.host_sql import HostDatabase
+from bridge.host_sql import HostDatabase, key_value
 from bridge.mapping import mapping_path, read_mapping_data, validate_mapping
 from bridge.mapping.sql import SqlMapping
 from bridge.plugin import PluginConfig, PluginContext, SentNote, Writer
@@ -61,7 +61,7 @@ class SqlWriter(Writer[SqlWriterConfig]):
         with self.db.begin() as connection:
             if present and not (after.only_non_recurring and note.appointment.recurring):
                 host = self._table(appointments.table)
-                keys = [_key(k) for k in note.appointment.host_keys or (note.appointment.key,)]
+                keys = [key_value(k) for k in note.appointment.host_keys or (note.appointment.key,)]
                 connection.execute(
                     update(host).where(host.c[appointments.key].in_(keys)).values(**present)
                 )
@@ -83,8 +83,8 @@ class SqlWriter(Writer[SqlWriterConfig]):
         start = appt.start.astimezone(zone)
         end = appt.end.astimezone(zone) if appt.end else start
         vocabulary: dict[str, Any] = {
-            "patient_key": _key(patient.key),
-            "appointment_key": _key(appt.key),
+            "patient_key": key_value(patient.key),
+            "appointment_key": key_value(appt.key),
             "channel_label": label,
             "gateway": note.gateway,
             "message": note.text,
@@ -105,10 +105,6 @@ class SqlWriter(Writer[SqlWriterConfig]):
 
     def close(self) -> None:
         self.db.close()
-
-
-def _key(value: str) -> Any:
-    return int(value) if value.isdigit() else value
 
 
 def _naive(instant: datetime, zone: ZoneInfo) -> datetime:
