@@ -74,8 +74,10 @@ class Service:
         self.dispatcher = Dispatcher(runtime)
 
     def serve(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stopping.set())
+        # SIGBREAK is what the Windows service wrapper sends (Ctrl+Break) to stop the child.
+        for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), lambda *_: self.stopping.set())
         web = self._start_web()
         dispatch = threading.Thread(target=self._dispatch_loop, name="dispatch", daemon=True)
         guarded("poll", lambda: run_cycle(self.runtime))()

@@ -1,8 +1,9 @@
 """Settings: ``settings.yaml`` read by pydantic-settings, overridden by ``BRIDGE_<SECTION>__<KEY>``.
 
-Priority, highest first: values passed in code, environment variables, a ``.env`` file, files in
-the secrets folder, then the YAML file. Lists are overridden with JSON:
-``BRIDGE_REMINDERS__CHANNELS='["sms","email"]'``.
+Priority, highest first: values passed in code, environment variables, a ``.env`` file beside the
+settings file (``BRIDGE_...=value`` lines; handy for a Windows service, which only sees machine
+environment variables after a reboot), files in the secrets folder, then the YAML file. Lists
+are overridden with JSON: ``BRIDGE_REMINDERS__CHANNELS='["sms","email"]'``.
 
 The secrets folder is the one ``BRIDGE_SECRETS_DIR`` names (a named folder that does not exist is
 an error). It holds one file per key, named ``<section>__<key>`` *without* the ``BRIDGE_`` prefix
@@ -37,6 +38,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -312,7 +314,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _yaml_path.get()
+        dotenv = (path.parent if path is not None else Path.cwd()) / ".env"
+        if dotenv.is_file():
+            sources.append(DotEnvSettingsSource(settings_cls, env_file=dotenv))
         secrets_dir = secrets_folder()
         if secrets_dir is not None:
             sources.append(
@@ -326,7 +332,6 @@ class Settings(BaseSettings):
                     secrets_case_sensitive=False,
                 )
             )
-        path = _yaml_path.get()
         if path is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         read = _sources_read.get()

@@ -768,3 +768,15 @@ def test_settings_can_be_built_in_code_with_overrides(tmp_path: Path) -> None:
     settings = load_settings(write_settings(tmp_path, "mode: testing\n"), mode="live")
     assert settings.mode == "live"
     assert isinstance(settings, Settings)
+
+
+def test_dotenv_beside_the_settings_file(tmp_path: Path) -> None:
+    folder = tmp_path / "install"
+    folder.mkdir()
+    (folder / "settings.yaml").write_text("host:\n  url: mysql+pymysql://bridge@db/openemr\n")
+    (folder / ".env").write_text("BRIDGE_HOST__PASSWORD=from-dotenv\nBRIDGE_WEB__PORT=9001\n")
+    settings = load_settings(folder / "settings.yaml")
+    assert settings.host.password is not None
+    assert settings.host.password.get_secret_value() == "from-dotenv"
+    assert settings.web.port == 9001
+    assert "from-dotenv" in (settings.host_url() or "")
