@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
-from bridge import __version__
+from bridge import __version__, extensions
 from bridge.clock import Clock, ManualClock, SystemClock, parse_instant
 from bridge.errors import BridgeError, ConfigError
 from bridge.logs import setup_logging
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=None, help="demo folder (default ./bridge-demo)")
 
     commands.add_parser("migrate", help="bring the store's schema up to date and exit")
+    for _, register in extensions.load(extensions.COMMANDS):
+        register(commands)
     return parser
 
 
@@ -91,6 +93,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_demo(args.config, no_serve=args.no_serve, port=args.port, folder=args.dir)
     settings = load_settings(args.config)
     setup_logging("DEBUG" if args.debug else settings.log.level, settings.log.file)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(settings, args))
     if args.command == "check":
         from bridge.check import run_check
 

@@ -175,7 +175,7 @@ class Dispatcher:
             service=reference.services.get(appt.service_key or ""),
             clinic=self.settings.clinic,
             timezone=planner.zone,
-            link=None,
+            link=self.runtime.link_for(job, appt, patient),
             testing=testing,
         )
         templates = self.runtime.templates

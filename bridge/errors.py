@@ -8,6 +8,8 @@
     │   └── BadHostRow              skippable: one row cannot be mapped; kept for inspection
     ├── StoreError                  the bridge's own database failed; retriable
     ├── TemplateError               a template does not render; fix the template
+    ├── WriteBackRefused            a write-back must not be applied (protected status, a row
+    │                               changed by staff): record it for staff, never retry
     ├── DeliveryError               a channel could not deliver
     │   ├── TransientDeliveryError  retry later (time-outs, 5xx, 429 with retry_after)
     │   └── PermanentDeliveryError  fail now (bad number, rejected content)
@@ -58,6 +60,10 @@ class StoreError(BridgeError):
 
 class TemplateError(BridgeError):
     """A message template is missing, does not compile or does not render."""
+
+
+class WriteBackRefused(BridgeError):
+    """The host must not take this change (protected status, changed by staff in between)."""
 
 
 class DeliveryError(BridgeError):

@@ -34,6 +34,7 @@ from bridge.model import (
     Service,
 )
 from bridge.settings_errors import shown
+from bridge.writeback import Applied, Command
 
 GROUPS = {"source": "bridge.sources", "channel": "bridge.channels", "writer": "bridge.writers"}
 
@@ -269,12 +270,30 @@ class SentNote:
     timezone: ZoneInfo
 
 
+@dataclass(frozen=True)
+class WriteContext:
+    """What a writer may need besides the command: the host's reference data and clock."""
+
+    reference: Reference
+    timezone: ZoneInfo
+    now: datetime
+
+
 class Writer(Plugin[C], ABC):
     """Applies the bridge's results to the host."""
 
     @abstractmethod
     def note_sent(self, note: SentNote) -> None:
         """Record a sent reminder the way the host's own module would (flags, log rows)."""
+
+    def apply(self, command: Command, context: WriteContext) -> Applied:
+        """Apply one write-back command, read the result back, and report it.
+
+        Raises ``HostUnavailable`` when the host cannot take it now (it is retried),
+        ``WriteBackRefused`` when it must not (a protected status, a row staff changed).
+        A writer that does not handle a command kind raises ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"the {self.name} writer cannot apply {command.kind.value}")
 
 
 # --- discovery --------------------------------------------------------------------------------

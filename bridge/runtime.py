@@ -7,19 +7,24 @@ the tests exercise is what runs at a clinic.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bridge import extensions
 from bridge.clock import Clock, SystemClock
 from bridge.errors import ConfigError
-from bridge.model import Channel
+from bridge.model import Appointment, Channel, Patient
 from bridge.plugin import ChannelPlugin, PluginContext, Reference, Source, Writer, load_plugin
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.template import Templates
 
 log = logging.getLogger(__name__)
+
+LinkMaker = Callable[[Any, Appointment, Patient], str | None]
+"""(job, appointment, patient) -> the confirm/cancel link for a message, or None."""
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Runtime:
     writer: Writer[Any] | None
     channels: dict[Channel, ChannelPlugin[Any]]
     templates: Templates
+    link_for: LinkMaker = field(default=lambda job, appointment, patient: None, repr=False)
     _zone_warned: bool = field(default=False, repr=False)
 
     @classmethod
@@ -47,7 +53,10 @@ class Runtime:
         channels = build_channels(settings, context)
         templates = Templates(settings.templates, settings.clinic)
         store = Store.open(settings.store_url())
-        return cls(settings, clock, store, source, writer, channels, templates)
+        runtime = cls(settings, clock, store, source, writer, channels, templates)
+        for _, make in extensions.load(extensions.LINKS)[:1]:
+            runtime.link_for = make(runtime)
+        return runtime
 
     def zone(self, reference: Reference) -> ZoneInfo:
         """The clinic's time zone: from the settings, else the host's, else UTC."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import schedule
 
+from bridge import extensions
 from bridge.cycle import run_cycle
 from bridge.dispatcher import Dispatcher
 from bridge.errors import BridgeError, HostUnavailable, StoreError
@@ -80,8 +81,14 @@ class Service:
                 signal.signal(getattr(signal, name), lambda *_: self.stopping.set())
         web = self._start_web()
         dispatch = threading.Thread(target=self._dispatch_loop, name="dispatch", daemon=True)
+        workers = [
+            threading.Thread(target=run, args=(self.runtime, self.stopping), name=name, daemon=True)
+            for name, run in extensions.load(extensions.WORKERS)
+        ]
         guarded("poll", lambda: run_cycle(self.runtime))()
         dispatch.start()
+        for worker in workers:
+            worker.start()
         log.info("bridge running (mode %s)", self.runtime.settings.mode)
         while not self.stopping.is_set():
             self.scheduler.run_pending()
@@ -89,6 +96,8 @@ class Service:
             self.stopping.wait(min(max(idle or 1.0, 0.1), 1.0))
         log.info("stopping")
         dispatch.join(timeout=30)
+        for worker in workers:
+            worker.join(timeout=30)
         if web is not None:
             web.should_exit = True
 

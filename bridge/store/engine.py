@@ -63,13 +63,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Apply every Alembic migration up to head (idempotent; run at every start)."""
+    """Apply every Alembic migration up to every head (idempotent; run at every start).
+
+    "heads", not "head": a feature may add its own branch of migrations off the trunk."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")
     except OperationalError as exc:
         raise StoreError(f"store: cannot apply migrations ({exc.orig})") from exc
 
@@ -113,3 +115,16 @@ def upsert(
         )
     else:  # pragma: no cover - the store only runs on the two dialects above
         connection.execute(insert(table), list(rows))
+
+
+def insert_ignore(
+    connection: Connection, table: Table, row: dict[str, Any], keys: Sequence[str]
+) -> bool:
+    """Insert ``row`` unless the unique ``keys`` already exist; True when it was inserted."""
+    if connection.dialect.name == "postgresql":
+        statement: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT that returns rows.
+    inserted = connection.execute(statement.values(**row).returning(table.c[keys[0]])).first()
+    return inserted is not None

@@ -154,6 +154,33 @@ state = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+writebacks = Table(
+    "writebacks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("ref", String(255), nullable=False),
+    Column("patient_key", String(64), nullable=False),
+    Column("appointment_key", String(64)),
+    Column("occurrence", Date),
+    Column("channel", String(16)),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime),
+    Column("last_error", Text),
+    Column("result", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("applied_at", UtcDateTime),
+    UniqueConstraint("idempotency_key", name="uq_writebacks_idempotency_key"),
+    Index("ix_writebacks_status_next", "status", "next_attempt_at"),
+    Index("ix_writebacks_appointment", "appointment_key", "occurrence"),
+)
+
 rejects = Table(
     "rejects",
     metadata,

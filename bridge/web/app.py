@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from bridge import __version__
+from bridge import __version__, extensions
 from bridge.runtime import Runtime
 from bridge.store.schema import jobs
 
@@ -66,4 +66,7 @@ def create_app(runtime: Runtime) -> Starlette:
         )
         return HTMLResponse(page, headers=SECURITY_HEADERS)
 
-    return Starlette(routes=[Route("/health", health), Route("/", status)])
+    routes: list[BaseRoute] = [Route("/health", health), Route("/", status)]
+    for _, make in extensions.load(extensions.WEB):
+        routes.extend(make(runtime))
+    return Starlette(routes=routes)
