@@ -60,6 +60,7 @@ from bridge.settings_values import (
     OptionalText,
     PhoneNumber,
     Region,
+    Section,
     TimeZoneName,
     parse_duration,
 )
@@ -75,12 +76,6 @@ _yaml_path: ContextVar[Path | None] = ContextVar("_yaml_path", default=None)
 _sources_read: ContextVar[list[PydanticBaseSettingsSource] | None] = ContextVar(
     "_sources_read", default=None
 )
-
-
-class Section(BaseModel):
-    """A settings section: unknown keys are errors, so a typo never passes silently."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class ClinicSettings(Section):
@@ -300,6 +295,8 @@ class Settings(BaseSettings):
     )
     web: WebSettings = Field(default_factory=WebSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    # Feature sections: each is defined in its feature's own module and added here, one line
+    # each, below this comment (HL7 feed, delivery channels, patient pages...).
 
     # Where the settings came from; relative paths are resolved against ``base_dir``.
     source_file: Path | None = Field(None, exclude=True)

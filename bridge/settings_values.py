@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 
 def _check_timezone(value: str | None) -> str | None:
@@ -106,3 +106,12 @@ RESEND_INTERVALS: dict[str, timedelta] = {
     "12h": timedelta(hours=12),
     "24h": timedelta(hours=24),
 }
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, so a typo never passes silently.
+
+    Feature modules define their own sections on this base (it lives here, not in
+    ``bridge.settings``, so they can without an import cycle)."""
+
+    model_config = ConfigDict(extra="forbid")
