@@ -22,6 +22,7 @@ Pure: it reads settings, the host's reference data and the jobs already sent, an
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -59,9 +60,8 @@ def rules_from(settings: RemindersSettings) -> list[Rule]:
 
 
 def _lead_name(lead: timedelta) -> str:
+    """``48h``, ``2h``, ``90m``: in hours whenever whole, as clinics say "48 hours before"."""
     minutes = int(lead.total_seconds() // 60)
-    if minutes % 1440 == 0 and minutes >= 2880:
-        return f"{minutes // 1440}d"
     if minutes % 60 == 0:
         return f"{minutes // 60}h"
     return f"{minutes}m"
@@ -98,8 +98,21 @@ class Planner:
 
     @property
     def horizon(self) -> tuple[date, date]:
-        """The clinic-local dates whose appointments this planner looks at."""
-        return (self.today, self.today + timedelta(days=self.settings.days_ahead))
+        """The clinic-local dates whose appointments this planner looks at: from today through
+        ``days_ahead`` days out, or further when a lead time reaches further (a 72 h reminder
+        must be planned before its moment, even with ``days_ahead: 1``)."""
+        longest = max(self.settings.lead_times, default=timedelta(0))
+        days = max(self.settings.days_ahead, math.ceil(longest / timedelta(days=1)))
+        return (self.today, self.today + timedelta(days=days))
+
+    @property
+    def reminder_days(self) -> tuple[date, date]:
+        """The dates the days-ahead rule covers (and ``bridge plan`` lists): from tomorrow
+        through ``days_ahead`` days out."""
+        return (
+            self.today + timedelta(days=1),
+            self.today + timedelta(days=self.settings.days_ahead),
+        )
 
     def plan(
         self,
@@ -204,7 +217,8 @@ class Planner:
         """When ``rule`` sends for ``appt``: (due, None), (None, None) when the rule does not
         apply, or (None, reason) when its moment cannot be met."""
         if rule.lead is None:
-            if not self.today < appt.occurrence <= self.horizon[1]:
+            first, last = self.reminder_days
+            if not first <= appt.occurrence <= last:
                 return None, None
             opens = self.window.opens(appt.occurrence - timedelta(days=self.settings.days_ahead))
             due = self.window.next_open(max(opens, self.now))
@@ -212,9 +226,12 @@ class Planner:
             due = self.window.latest_before(appt.start - rule.lead)
             if due < self.now:
                 due = self.window.next_open(self.now)
-        deadline = appt.start - timedelta(hours=self.settings.min_lead_hours)
-        if due >= appt.start or due > deadline:
+        if due >= appt.start:
             return None, "too late: the sending window closes before the appointment"
+        if due > appt.start - timedelta(hours=self.settings.min_lead_hours):
+            return None, (
+                f"too late: less than {self.settings.min_lead_hours:g} h before the appointment"
+            )
         return due, None
 
     def _collapse(self, plans: list[JobPlan]) -> list[JobPlan]:
@@ -251,15 +268,24 @@ class Planner:
     def _one_per_day(self, plans: list[JobPlan], history: Sequence[Job]) -> list[JobPlan]:
         """At most one reminder (one appointment and rule, any channels) per patient per day;
         a later one moves to the next day while that is still in time, else it is skipped."""
-        taken: dict[tuple[str, date], tuple[str, str]] = {}
+        Owner = tuple[str, date, str]  # appointment, occurrence, rule: one reminder
+        taken: dict[tuple[str, date], Owner] = {}
+        handed_over = set()
         for job in history:
-            if job.status in (JobStatus.SENT, JobStatus.SENDING, JobStatus.UNKNOWN) and job.sent_at:
-                day = local_date(job.sent_at, self.zone)
-                taken.setdefault((job.patient_key, day), (job.appointment_key, job.rule))
-        by_reminder: dict[tuple[str, date, str], list[JobPlan]] = defaultdict(list)
+            if job.status not in (JobStatus.SENT, JobStatus.SENDING, JobStatus.UNKNOWN):
+                continue
+            handed_over.add(job.dedupe_key)
+            # A job in flight (sending, or unknown after a crash) has no sent_at yet: it went
+            # out, or may have, on the day it was due.
+            day = local_date(job.sent_at or job.due_at, self.zone)
+            owner = (job.appointment_key, job.occurrence, job.rule)
+            taken.setdefault((job.patient_key, day), owner)
+        by_reminder: dict[Owner, list[JobPlan]] = defaultdict(list)
         for plan in plans:
+            if plan.dedupe_key in handed_over:
+                continue  # already sent (reconcile keeps it as is): it takes no new day
             by_reminder[(plan.appointment_key, plan.occurrence, plan.rule)].append(plan)
-        result: list[JobPlan] = []
+        result: list[JobPlan] = [p for p in plans if p.dedupe_key in handed_over]
         ordered = sorted(
             by_reminder.values(), key=lambda g: (min(p.due for p in g), g[0].appointment_start)
         )
@@ -268,7 +294,7 @@ class Planner:
             if not active:
                 result.extend(group)
                 continue
-            owner = (group[0].appointment_key, group[0].rule)
+            owner = (group[0].appointment_key, group[0].occurrence, group[0].rule)
             due = min(p.due for p in active)
             deadline = group[0].appointment_start - timedelta(hours=self.settings.min_lead_hours)
             while taken.get((group[0].patient_key, local_date(due, self.zone)), owner) != owner:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from bridge.clock import iso_utc
@@ -44,11 +43,11 @@ def dry_plan(runtime: Runtime) -> DryPlan:
         history = jobs_of_patients(connection, keys)
     done = {job.dedupe_key for job in history if job.status in DONE_STATUSES}
     result = planner.plan(scanned, patients, history)
-    first = planner.today + timedelta(days=1)
+    first, last = planner.reminder_days
     listed = [
         plan
         for plan in result.plans
-        if first <= plan.occurrence <= planner.horizon[1] and plan.dedupe_key not in done
+        if first <= plan.occurrence <= last and plan.dedupe_key not in done
     ]
     order = sorted(
         listed, key=lambda p: (p.due, p.occurrence, p.appointment_key, p.rule, p.channel)

@@ -71,10 +71,10 @@ def run_demo(config: str | None, *, no_serve: bool, port: int | None, folder: st
             return 0
         from bridge.web.server import start_in_thread
 
-        server = start_in_thread(runtime)
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        server = start_in_thread(runtime)
         print(f"\nStatus page: {settings.web.base_url}/  (Ctrl-C to stop)")
         stop.wait()
         server.should_exit = True

@@ -141,10 +141,15 @@ def reconcile(
             counts.kept += 1
             continue
         status = JobStatus.SKIPPED if plan.skip_reason else JobStatus.PLANNED
+        due, detail = plan.due, plan.skip_reason
+        if job.status == status == JobStatus.PLANNED and job.attempts > 0:
+            # A retry is waiting out its back-off: a re-plan must not bring it forward, nor
+            # wipe the error that explains the wait.
+            due, detail = max(job.due_at, plan.due), job.last_error
         if (
             job.status == status
-            and job.due_at == plan.due
-            and job.last_error == plan.skip_reason
+            and job.due_at == due
+            and job.last_error == detail
             and job.appointment_start == plan.appointment_start
         ):
             continue
@@ -155,8 +160,8 @@ def reconcile(
             now,
             kind,
             status,
-            plan.skip_reason,
-            due_at=plan.due,
+            detail,
+            due_at=due,
             appointment_start=plan.appointment_start,
         )
         if plan.skip_reason:
@@ -331,8 +336,21 @@ def mark_failed(connection: Connection, job: Job, now: datetime, error: str) -> 
 def mark_dropped(
     connection: Connection, job: Job, now: datetime, status: JobStatus, reason: str
 ) -> None:
-    """A claimed job that must not go out after all (cancelled, skipped at the last check)."""
-    _transition(connection, job.id, now, str(status), status, reason, lease_until=None)
+    """A claimed job that must not go out after all (cancelled, skipped at the last check).
+
+    Only while it is still ``sending``: a worker whose lease ran out must not overwrite what
+    another worker settled (a job already sent, turned cancelled, would be revived and resent).
+    """
+    _transition(
+        connection,
+        job.id,
+        now,
+        str(status),
+        status,
+        reason,
+        expect=JobStatus.SENDING,
+        lease_until=None,
+    )
 
 
 def expire_leases(connection: Connection, now: datetime) -> list[Job]:

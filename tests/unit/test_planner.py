@@ -157,8 +157,8 @@ RULE_NAMES = [
     ("36 hours", "36h", "lead_36h"),
     ("minutes", "90m", "lead_90m"),
     ("fractional hours", "1.5h", "lead_90m"),
-    ("days", "3d", "lead_3d"),
-    ("whole days written in hours", "72h", "lead_3d"),
+    ("days are named in hours", "3d", "lead_72h"),
+    ("48 hours", "48h", "lead_48h"),
     ("bare number is hours", "6", "lead_6h"),
 ]
 
@@ -171,11 +171,6 @@ def test_rule_name_of_a_lead_time(lead: str, name: str) -> None:
     assert [r.name for r in rules] == [DAYS_AHEAD, name]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: planner._lead_name names a 48 h lead 'lead_2d' (minutes >= 2880 switches to "
-    "days), not 'lead_48h' as configured and documented ('48h' in settings.yaml)",
-)
 def test_rule_name_of_a_48_hour_lead_is_lead_48h() -> None:
     rules = rules_from(settings(lead_times=["48h"]))
     assert [r.name for r in rules] == [DAYS_AHEAD, "lead_48h"]
@@ -183,7 +178,7 @@ def test_rule_name_of_a_48_hour_lead_is_lead_48h() -> None:
 
 def test_rules_days_ahead_first_then_longest_lead_first() -> None:
     rules = rules_from(settings(lead_times=["2h", "90m", "3d", "36h"]))
-    assert [r.name for r in rules] == [DAYS_AHEAD, "lead_3d", "lead_36h", "lead_2h", "lead_90m"]
+    assert [r.name for r in rules] == [DAYS_AHEAD, "lead_72h", "lead_36h", "lead_2h", "lead_90m"]
     assert [r.lead for r in rules] == [
         None,
         timedelta(days=3),
@@ -257,6 +252,31 @@ def test_due_days_ahead(
 
 def test_horizon_is_today_through_days_ahead() -> None:
     assert planner(NOW, days_ahead=3).horizon == (D("2026-06-10"), D("2026-06-13"))
+
+
+LONG_LEADS = [
+    # id, days_ahead, lead, appointment day whose lead moment is NOW (10 June 10:00)
+    ("48h with days_ahead 1", 1, "48h", "2026-06-12"),
+    ("3d with days_ahead 2", 2, "3d", "2026-06-13"),
+]
+
+
+@pytest.mark.parametrize(
+    ("days_ahead", "lead", "day"), [r[1:] for r in LONG_LEADS], ids=[r[0] for r in LONG_LEADS]
+)
+def test_due_of_a_lead_longer_than_days_ahead(days_ahead: int, lead: str, day: str) -> None:
+    p = planner(NOW, days_ahead=days_ahead, lead_times=[lead])
+    assert p.due(p.rules[1], appt(day, "10:00")) == (NOW, None)
+
+
+@pytest.mark.parametrize(
+    ("days_ahead", "lead", "day"), [r[1:] for r in LONG_LEADS], ids=[r[0] for r in LONG_LEADS]
+)
+def test_horizon_reaches_appointments_whose_lead_moment_is_now(
+    days_ahead: int, lead: str, day: str
+) -> None:
+    p = planner(NOW, days_ahead=days_ahead, lead_times=[lead])
+    assert p.horizon[0] <= D(day) <= p.horizon[1]
 
 
 # --- due(): lead rules ---------------------------------------------------------------------
@@ -383,6 +403,7 @@ TOO_LATE_CASES = [
         Rule("lead_2h", timedelta(hours=2)),
         ("2026-06-12", "15:00"),
         {"min_lead_hours": 3},
+        "too late: less than 3 h before the appointment",
     ),
     (
         "days_ahead due within min_lead_hours",
@@ -390,19 +411,20 @@ TOO_LATE_CASES = [
         Rule(DAYS_AHEAD),
         ("2026-06-11", "09:30"),
         {"min_lead_hours": 24},
+        "too late: less than 24 h before the appointment",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("now", "rule", "when", "overrides"),
-    [row[1:] for row in TOO_LATE_CASES],
+    ("now", "rule", "when", "overrides", "reason"),
+    [(*row[1:], TOO_LATE)[:5] for row in TOO_LATE_CASES],
     ids=[row[0] for row in TOO_LATE_CASES],
 )
 def test_due_too_late(
-    now: datetime, rule: Rule, when: tuple[str, str], overrides: dict[str, Any]
+    now: datetime, rule: Rule, when: tuple[str, str], overrides: dict[str, Any], reason: str
 ) -> None:
-    assert planner(now, **overrides).due(rule, appt(*when)) == (None, TOO_LATE)
+    assert planner(now, **overrides).due(rule, appt(*when)) == (None, reason)
 
 
 def test_due_exactly_min_lead_hours_before_is_in_time() -> None:
@@ -1063,15 +1085,27 @@ def test_one_per_day_third_reminder_moves_two_days() -> None:
 
 
 def test_one_per_day_skips_when_the_next_day_is_too_late() -> None:
-    early = appt("2026-06-11", "08:30", key="1")
-    later = appt("2026-06-11", "08:45", key="2")
+    """Both due now; the earlier visit (not the smaller key) keeps today, the other would move
+    to tomorrow 09:00, after its 08:45 start."""
+    early = appt("2026-06-11", "08:30", key="2")
+    later = appt("2026-06-11", "08:45", key="1")
     result = one_per_day().plan([later, early], {"P1": patient()})
     reasons = {(p.appointment_key, p.channel): p.skip_reason for p in result.plans}
     assert reasons == {
-        ("1", SMS): None,
-        ("1", EMAIL): None,
-        ("2", SMS): "one reminder per day: already reminded today",
-        ("2", EMAIL): "one reminder per day: already reminded today",
+        ("2", SMS): None,
+        ("2", EMAIL): None,
+        ("1", SMS): "one reminder per day: already reminded today",
+        ("1", EMAIL): "one reminder per day: already reminded today",
+    }
+
+
+def test_one_per_day_moved_to_the_very_start_is_too_late() -> None:
+    first = appt("2026-06-11", "08:30", key="1")
+    at_opening = appt("2026-06-11", "09:00", key="2")
+    result = one_per_day(channels=["sms"]).plan([first, at_opening], {"P1": patient()})
+    assert {p.appointment_key: p.skip_reason for p in result.plans} == {
+        "1": None,
+        "2": "one reminder per day: already reminded today",
     }
 
 
@@ -1171,6 +1205,19 @@ def test_one_per_day_a_reminder_sent_today_counts() -> None:
     assert {p.skip_reason for p in result.plans} == {None}
 
 
+def test_one_per_day_today_is_the_clinic_day_not_the_utc_day() -> None:
+    """New York, window 09:00-23:00: a reminder sent at 20:30 EDT (00:30 UTC the next day) was
+    sent today for the clinic."""
+    now = at("2026-06-10", "21:00", NEW_YORK)
+    sent_at = at("2026-06-10", "20:30", NEW_YORK)
+    other = appt("2026-06-11", "16:00", key="9", zone=NEW_YORK)
+    sent = job(job_plan(other, sent_at), sent_at=sent_at)
+    a = appt("2026-06-12", "10:00", key="1", zone=NEW_YORK)
+    p = one_per_day(now, zone=NEW_YORK, end_hour=23)
+    result = p.plan([a], {"P1": patient()}, [sent])
+    assert {x.due for x in result.plans} == {at("2026-06-11", "09:00", NEW_YORK)}
+
+
 def test_one_per_day_a_reminder_sent_yesterday_does_not_count() -> None:
     other = appt("2026-06-11", "16:00", key="9")
     yesterday = NOW - timedelta(days=1)
@@ -1190,11 +1237,6 @@ def test_one_per_day_a_job_that_did_not_go_out_does_not_count(status: JobStatus)
     assert {p.due for p in result.plans} == {NOW}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: planner._one_per_day counts sending/unknown history jobs only when sent_at is "
-    "set, but claim_due/expire_leases never set sent_at: a reminder in flight today is ignored",
-)
 @pytest.mark.parametrize("status", [JobStatus.SENDING, JobStatus.UNKNOWN])
 def test_one_per_day_a_reminder_in_flight_today_counts(status: JobStatus) -> None:
     other = appt("2026-06-11", "16:00", key="9")
@@ -1204,11 +1246,6 @@ def test_one_per_day_a_reminder_in_flight_today_counts(status: JobStatus) -> Non
     assert {p.due for p in result.plans} == {at("2026-06-11", "09:00")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: planner._one_per_day owns a day by (appointment_key, rule) without the "
-    "occurrence: two occurrences of one series both remind the patient on the same day",
-)
 def test_one_per_day_two_occurrences_of_one_series_are_two_reminders() -> None:
     first = appt("2026-06-11", "10:00", key="1", recurring=True)
     second = appt("2026-06-12", "10:00", key="1", recurring=True)
@@ -1217,6 +1254,19 @@ def test_one_per_day_two_occurrences_of_one_series_are_two_reminders() -> None:
         D("2026-06-11"): NOW,
         D("2026-06-12"): at("2026-06-11", "09:00"),
     }
+
+
+def test_one_per_day_a_reminder_sent_yesterday_does_not_take_today() -> None:
+    now = at("2026-06-11", "10:00")
+    yesterday = at("2026-06-10", "09:00")
+    reminded = appt("2026-06-12", "08:30", key="1")
+    booked_today = appt("2026-06-12", "08:45", key="2")
+    history = [job(job_plan(reminded, yesterday), sent_at=yesterday)]
+    result = one_per_day(now, days_ahead=2, channels=["sms"]).plan(
+        [reminded, booked_today], {"P1": patient()}, history
+    )
+    (new,) = [p for p in result.plans if p.appointment_key == "2"]
+    assert (new.due, new.skip_reason) == (now, None)
 
 
 def test_one_per_day_off_sends_both_today() -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.errors import StoreError
@@ -85,7 +85,7 @@ def events(store: Store, job_id: int | None = None) -> list[tuple[str, str, str 
     if job_id is not None:
         query = query.where(job_events.c.job_id == job_id)
     with store.begin() as connection:
-        return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
+        return [(row.kind, row.status, row.detail) for row in connection.execute(query)]
 
 
 def updated_at(store: Store) -> list[datetime]:
@@ -530,12 +530,6 @@ def test_mark_retry_and_failed_need_a_sending_job(store: Store, action: str) -> 
     assert events(store) == before_events
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: jobs.mark_dropped has no expect=SENDING: a worker whose lease expired can turn "
-    "a job another worker resolved as sent into cancelled, which reconcile then revives and "
-    "sends again",
-)
 def test_mark_dropped_on_a_job_no_longer_sending_changes_nothing(store: Store) -> None:
     ten_due(store)
     job = claimed_one(store)
@@ -673,3 +667,43 @@ def test_concurrent_claims_take_every_job_exactly_once(postgres_store: Store) ->
     assert sorted(claimed) == sorted(j.id for j in all_jobs(postgres_store))
     assert {j.status for j in all_jobs(postgres_store)} == {JobStatus.SENDING}
     assert {j.attempts for j in all_jobs(postgres_store)} == {1}
+
+
+@pytest.mark.postgres
+def test_claim_skips_a_job_another_worker_holds_instead_of_waiting(postgres_store: Store) -> None:
+    """Worker one has claimed a job and not committed yet; worker two gets the next job at once
+    (``SKIP LOCKED``) rather than waiting on the lock (``lock_timeout`` turns a wait into an
+    error)."""
+    plan_all(
+        postgres_store,
+        [
+            plan(key="1", due=T0 - timedelta(minutes=2)),
+            plan(key="2", due=T0 - timedelta(minutes=1)),
+        ],
+    )
+    engine = postgres_store.engine
+    with engine.connect() as first, engine.connect() as second, first.begin():
+        held = queue.claim_due(first, T0, LEASE, limit=1)
+        with second.begin():
+            second.execute(text("SET LOCAL lock_timeout = '3s'"))
+            other = queue.claim_due(second, T0, LEASE, limit=1)
+    assert [j.appointment_key for j in held] == ["1"]
+    assert [j.appointment_key for j in other] == ["2"]
+    assert {j.status for j in all_jobs(postgres_store)} == {JobStatus.SENDING}
+
+
+def test_a_replan_keeps_a_retry_waiting_out_its_back_off(store: Store) -> None:
+    first = plan()
+    plan_all(store, [first])
+    job = claimed_one(store)
+    retry_at = T0 + timedelta(minutes=20)
+    with store.begin() as connection:
+        queue.mark_retry(connection, job, T0, retry_at, "provider busy (429)")
+    # The appointment changes: the planner wants it now, with a new start.
+    later = replace(first, appointment_start=START + timedelta(hours=1))
+    plan_all(store, [later], now=T0 + timedelta(minutes=1))
+    after = one_job(store, first.dedupe_key)
+    assert after.status == JobStatus.PLANNED
+    assert after.due_at == retry_at
+    assert after.last_error == "provider busy (429)"
+    assert after.appointment_start == START + timedelta(hours=1)
