@@ -76,6 +76,24 @@ def build_scenario(host: OpenEmrHost) -> dict[str, int]:
             repeat=Repeat(kind=3, freq="1,3", freq_type=6),
             end_date=date(2026, 6, 1),
         ),
+        # Saturdays and Mondays (7, 2), Saturday the 28th excluded (dashed form).
+        "D2": host.add_appointment(
+            4,
+            date(2026, 3, 2),
+            "16:00",
+            repeat=Repeat(kind=3, freq="7,2", freq_type=6, exdates=("2026-03-28",)),
+            end_date=date(2026, 6, 1),
+        ),
+        # The 4th Saturday of every month: March 28th, excluded.
+        "C2": host.add_appointment(
+            3,
+            date(2026, 1, 24),
+            "17:00",
+            repeat=Repeat(
+                kind=2, freq=0, freq_type=0, on_num=4, on_day=6, on_freq=1, exdates=("20260328",)
+            ),
+            end_date=date(2026, 12, 31),
+        ),
         "F": host.add_appointment(6, D28, "13:00", status="x"),
         "G": host.add_appointment(7, D28, "14:00", status="?"),
         "H": host.add_appointment(8, D28, "16:00", status="@"),
@@ -130,6 +148,8 @@ def expected_plan(k: dict[str, int]) -> list[dict[str, Any]]:
     add("C", D30, 3, "2026-03-30T09:00:00Z", "2026-03-29T09:00:00Z")
     # D: Sun 12:00 CEST = 10:00Z.
     add("D", D29, 4, "2026-03-29T10:00:00Z", "2026-03-28T10:00:00Z")
+    # D2: Monday the 30th only (its Saturday is excluded); C2: nothing (its date is excluded).
+    add("D2", D30, 4, "2026-03-30T14:00:00Z", "2026-03-29T14:00:00Z")
     # E: one reminder for the two-provider visit, keyed by its first row.
     add("E", D29, 5, "2026-03-29T13:00:00Z", "2026-03-28T13:00:00Z")
     # I, J: SMS consent refused / not on record: email only. K: no mobile: email only.
