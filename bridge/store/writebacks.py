@@ -88,11 +88,27 @@ def enqueue(connection: Connection, command: Command, now: datetime) -> bool:
 def claim(
     connection: Connection, now: datetime, lease: timedelta, limit: int = 1
 ) -> list[QueuedCommand]:
-    """Claim due pending commands (and ones whose lease ran out), oldest first."""
+    """Claim due pending commands (and ones whose lease ran out), oldest first.
+
+    Commands for one appointment apply in the order they came: one waits while an older one
+    for the same occurrence is still pending or being applied (a "confirm" retried while the
+    host is down must not land after the "cancel" that followed it).
+    """
     due = (
         (writebacks.c.status == Outcome.PENDING.value) & (writebacks.c.next_attempt_at <= now)
     ) | ((writebacks.c.status == Outcome.APPLYING.value) & (writebacks.c.lease_until < now))
-    candidates = select(writebacks.c.id).where(due).order_by(writebacks.c.id).limit(limit)
+    older = writebacks.alias("older")
+    waiting = (
+        select(older.c.id)
+        .where(
+            older.c.appointment_key == writebacks.c.appointment_key,
+            older.c.occurrence == writebacks.c.occurrence,
+            older.c.id < writebacks.c.id,
+            older.c.status.in_([Outcome.PENDING.value, Outcome.APPLYING.value]),
+        )
+        .exists()
+    )
+    candidates = select(writebacks.c.id).where(due, ~waiting).order_by(writebacks.c.id).limit(limit)
     if connection.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     picked = candidates.cte("picked").prefix_with("MATERIALIZED")

@@ -177,3 +177,31 @@ def test_retry_delay_is_capped() -> None:
         timedelta(seconds=120),
     ]
     assert retry_delay(50) == timedelta(minutes=15)
+
+
+def test_commands_for_one_appointment_apply_in_order(runtime: Runtime) -> None:
+    writer = runtime.writer
+    assert isinstance(writer, HostPlay)
+    writer.answers = ["down"]
+    cancel = Command(
+        kind=CommandKind.CANCEL,
+        origin="link",
+        ref="T2",
+        patient_key="3",
+        appointment_key="12",
+        occurrence=date(2026, 3, 28),
+    )
+    other = confirm(ref="SM9", key="99")
+    with runtime.store.begin() as connection:
+        queue.enqueue(connection, confirm(), NOW)  # will meet a host that is down
+        queue.enqueue(connection, cancel, NOW)
+        queue.enqueue(connection, other, NOW)
+    first = apply_due(runtime)
+    assert first.retried == 1 and first.done == 0
+    runtime.clock.advance(timedelta(seconds=1))
+    # The cancel must wait behind the confirm; another appointment's command need not.
+    second = apply_due(runtime)
+    assert [c.ref for c in writer.applied] == ["SM9"] and second.done == 1
+    runtime.clock.advance(timedelta(minutes=1))
+    apply_due(runtime)
+    assert [c.ref for c in writer.applied] == ["SM9", "SM1", "T2"]
