@@ -26,7 +26,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -64,6 +63,7 @@ from bridge.settings_values import (
     TimeZoneName,
     parse_duration,
 )
+from bridge.yamlfile import read_yaml
 
 __all__ = ["Settings", "load_settings", "parse_duration"]
 
@@ -421,19 +421,6 @@ def load_settings(explicit: str | os.PathLike[str] | None = None, **overrides: A
 
 def _check_yaml(path: Path) -> None:
     """Fail with the file and line when the file is not UTF-8, not YAML or not a mapping."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read settings file ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}: line {line}: not UTF-8 text (save the file as UTF-8)") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "?"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: {where}: not valid YAML ({problem})") from exc
+    data = read_yaml(path, ConfigError, "settings file")
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")

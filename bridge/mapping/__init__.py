@@ -14,10 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from bridge.errors import MappingError
+from bridge.yamlfile import read_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,21 +38,7 @@ def read_mapping_data(path: Path) -> dict[str, Any]:
     wrong version is a ``MappingError``."""
     if not path.is_file():
         raise MappingError(f"{path}: mapping file not found")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise MappingError(f"{path}: cannot read mapping file ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise MappingError(f"{path}: line {line}: not UTF-8 text (save the file as UTF-8)") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "?"
-        raise MappingError(
-            f"{path}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from exc
+    data = read_yaml(path, MappingError, "mapping file")
     if not isinstance(data, dict):
         raise MappingError(f"{path}: expected a mapping with 'version: 1' at the top")
     if data.get("version") != 1:

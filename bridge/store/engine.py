@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
@@ -95,36 +95,27 @@ def upsert(
     """Insert ``rows``, updating ``update`` columns where the ``keys`` already exist."""
     if not rows:
         return
-    if connection.dialect.name == "postgresql":
-        stmt_pg = postgresql.insert(table)
-        excluded_pg = stmt_pg.excluded
-        connection.execute(
-            stmt_pg.on_conflict_do_update(
-                index_elements=list(keys), set_={c: excluded_pg[c] for c in update}
-            ),
-            list(rows),
-        )
-    elif connection.dialect.name == "sqlite":
-        stmt_sl = sqlite.insert(table)
-        excluded_sl = stmt_sl.excluded
-        connection.execute(
-            stmt_sl.on_conflict_do_update(
-                index_elements=list(keys), set_={c: excluded_sl[c] for c in update}
-            ),
-            list(rows),
-        )
-    else:  # pragma: no cover - the store only runs on the two dialects above
-        connection.execute(insert(table), list(rows))
+    statement = _insert(connection, table)
+    excluded = statement.excluded
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(keys), set_={c: excluded[c] for c in update}
+        ),
+        list(rows),
+    )
 
 
 def insert_ignore(
     connection: Connection, table: Table, row: dict[str, Any], keys: Sequence[str]
 ) -> bool:
     """Insert ``row`` unless the unique ``keys`` already exist; True when it was inserted."""
-    if connection.dialect.name == "postgresql":
-        statement: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    else:
-        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    statement = _insert(connection, table).on_conflict_do_nothing(index_elements=list(keys))
     # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT that returns rows.
     inserted = connection.execute(statement.values(**row).returning(table.c[keys[0]])).first()
     return inserted is not None
+
+
+def _insert(connection: Connection, table: Table) -> Any:
+    """The dialect's INSERT with ``ON CONFLICT`` (the store runs on PostgreSQL or SQLite)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
