@@ -47,6 +47,7 @@ from pydantic_settings import (
 
 from bridge.errors import ConfigError
 from bridge.model import Channel, ReminderType
+from bridge.patient.settings import PatientSettings
 from bridge.settings_errors import (
     ENV_PREFIX,
     describe_settings_error,
@@ -297,6 +298,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     # Feature sections: each is defined in its feature's own module and added here, one line
     # each, below this comment (HL7 feed, delivery channels, patient pages...).
+    patient: PatientSettings = Field(default_factory=PatientSettings)
 
     # Where the settings came from; relative paths are resolved against ``base_dir``.
     source_file: Path | None = Field(None, exclude=True)

@@ -13,14 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Event
+from typing import Any
 
 from sqlalchemy import Connection
 
 from bridge.errors import BridgeError, HostUnavailable, SourceError, WriteBackRefused
-from bridge.plugin import WriteContext
+from bridge.plugin import Reference, WriteContext, Writer
 from bridge.runtime import Runtime
 from bridge.store import writebacks as queue
 from bridge.store.writebacks import QueuedCommand
+from bridge.writeback import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -56,41 +58,66 @@ def apply_due(runtime: Runtime, limit: int | None = None) -> WriteBackReport:
     writer = runtime.writer
     if writer is None:
         return report
-    reference = None
+    reference: list[Reference] = []
     while limit is None or report.done + report.refused + report.failed < limit:
         now = runtime.clock.now()
         with runtime.store.begin("claim write-backs") as connection:
             claimed = queue.claim(connection, now, LEASE, limit=1)
         if not claimed:
             break
-        item = claimed[0]
-        try:
-            if reference is None:
-                reference = runtime.source.reference()
-            context = WriteContext(reference, runtime.zone(reference), now)
-            applied = writer.apply(item.command, context)
-        except HostUnavailable as exc:
-            _record_retry(runtime, item, str(exc))
-            report.retried += 1
+        outcome = _apply(runtime, writer, claimed[0], reference)
+        setattr(report, outcome, getattr(report, outcome) + 1)
+        if outcome == "retried" and not reference:
             break  # the host is away: the rest waits for the next round
-        except WriteBackRefused as exc:
-            _record(runtime, queue.mark_refused, item, str(exc))
-            log.warning("write-back %s (%s) refused: %s", item.id, item.command.kind.value, exc)
-            report.refused += 1
-            continue
-        except NotImplementedError as exc:
-            _record(runtime, queue.mark_failed, item, str(exc))
-            report.failed += 1
-            continue
-        except (SourceError, BridgeError) as exc:
-            _record_retry(runtime, item, str(exc))
-            report.retried += 1
-            continue
-        with runtime.store.begin("record write-back") as connection:
-            queue.mark_done(connection, item, runtime.clock.now(), applied)
-        log.info("write-back %s (%s) applied: %s", item.id, item.command.kind.value, applied.detail)
-        report.done += 1
     return report
+
+
+def apply_now(runtime: Runtime, command_id: int) -> Outcome | None:
+    """Apply one queued command at once, exactly as the worker would (a patient's page does
+    not wait for the next round). Returns its status afterwards; None when it was not due
+    (an older command for the same appointment goes first, or the worker holds it)."""
+    writer = runtime.writer
+    if writer is None:
+        return None
+    with runtime.store.begin("claim write-back") as connection:
+        claimed = queue.claim(connection, runtime.clock.now(), LEASE, limit=1, only=command_id)
+    if not claimed:
+        return None
+    _apply(runtime, writer, claimed[0], [])
+    with runtime.store.begin("read write-back") as connection:
+        found = queue.find(connection, command_id)
+    return found.status if found is not None else None
+
+
+def _apply(
+    runtime: Runtime, writer: Writer[Any], item: QueuedCommand, reference: list[Reference]
+) -> str:
+    """Apply one claimed command and record its outcome; returns the report field to count it
+    under. ``reference`` caches the host's reference data across one round (empty when the
+    host could not even be read, which ends the round)."""
+    try:
+        if not reference:
+            reference.append(runtime.source.reference())
+        context = WriteContext(reference[0], runtime.zone(reference[0]), runtime.clock.now())
+        applied = writer.apply(item.command, context)
+    except HostUnavailable as exc:
+        reference.clear()
+        _record_retry(runtime, item, str(exc))
+        return "retried"
+    except WriteBackRefused as exc:
+        _record(runtime, queue.mark_refused, item, str(exc))
+        log.warning("write-back %s (%s) refused: %s", item.id, item.command.kind.value, exc)
+        return "refused"
+    except NotImplementedError as exc:
+        _record(runtime, queue.mark_failed, item, str(exc))
+        return "failed"
+    except (SourceError, BridgeError) as exc:
+        _record_retry(runtime, item, str(exc))
+        return "retried"
+    with runtime.store.begin("record write-back") as connection:
+        queue.mark_done(connection, item, runtime.clock.now(), applied)
+    log.info("write-back %s (%s) applied: %s", item.id, item.command.kind.value, applied.detail)
+    return "done"
 
 
 def _record_retry(runtime: Runtime, item: QueuedCommand, error: str) -> None:

@@ -39,6 +39,9 @@ TABLES = (
     "list_options",
     "globals",
     "notification_log",
+    "patient_tracker",
+    "patient_tracker_element",
+    "pnotes",
 )
 
 
@@ -221,6 +224,53 @@ def openemr_metadata(*, legacy: bool = False) -> MetaData:
         Column("pc_startTime", Time, nullable=False),
         Column("pc_endTime", Time, nullable=False),
         Column("dSentDateTime", DateTime, nullable=False),
+    )
+    # Where write-back reaches the front desk: the Flow Board and staff notes (Messages).
+    Table(
+        "patient_tracker",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+        Column("date", DateTime),
+        Column("apptdate", Date),
+        Column("appttime", Time),
+        Column("eid", BigInteger, nullable=False, server_default="0"),
+        Column("pid", BigInteger, nullable=False, server_default="0"),
+        Column("original_user", String(255), nullable=False, server_default=""),
+        Column("encounter", BigInteger, nullable=False, server_default="0"),
+        Column("lastseq", String(4), nullable=False, server_default=""),
+        Column("random_drug_test", SmallInteger),
+        Column("drug_screen_completed", SmallInteger, nullable=False, server_default="0"),
+        Index("ix_patient_tracker_eid", "eid"),
+    )
+    Table(
+        "patient_tracker_element",
+        metadata,
+        Column("pt_tracker_id", BigInteger, nullable=False, server_default="0"),
+        Column("start_datetime", DateTime),
+        Column("room", String(20), nullable=False, server_default=""),
+        Column("status", String(31), nullable=False, server_default=""),
+        Column("seq", String(4), nullable=False, server_default=""),
+        Column("user", String(255), nullable=False, server_default=""),
+        Index("ix_patient_tracker_element", "pt_tracker_id", "seq"),
+    )
+    Table(
+        "pnotes",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+        Column("date", DateTime),
+        Column("body", Text),
+        Column("pid", BigInteger),
+        Column("user", String(255)),
+        Column("groupname", String(255)),
+        Column("activity", SmallInteger),
+        Column("authorized", SmallInteger),
+        Column("title", String(255)),
+        Column("assigned_to", String(255)),
+        Column("deleted", SmallInteger, server_default="0"),
+        Column("message_status", String(20), nullable=False, server_default="New"),
+        Column("update_by", BigInteger),
+        Column("update_date", DateTime),
+        Index("ix_pnotes_pid", "pid"),
     )
     return metadata
 

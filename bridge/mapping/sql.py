@@ -310,6 +310,76 @@ class AfterSend(Strict):
     log: LogRow | None = None
 
 
+class CancelLate(Strict):
+    """A cancellation this close to the start is written with its own status (OpenEMR ``%``)."""
+
+    status: str
+    within_hours: float = Field(24, gt=0, le=168)
+
+
+class FlowBoard(Strict):
+    """OpenEMR's Patient Flow Board: a status change on today's appointment also gets a
+    ``patient_tracker`` row (one per appointment and day) and a ``patient_tracker_element`` row
+    per status, numbered by ``lastseq``, as ``manage_tracker_status()`` writes them."""
+
+    table: str = "patient_tracker"
+    element_table: str = "patient_tracker_element"
+    user: str = Field("bridge", description="Written as original_user / user.")
+
+
+NoteRole = Literal["patient_key", "title", "body", "assigned_to", "user", "now", "empty"]
+NoteEvent = Literal["cancel", "callback", "opt_out", "opt_in", "note"]
+_DEFAULT_NOTE_EVENTS: tuple[NoteEvent, ...] = ("cancel", "callback", "note")
+
+
+class StaffNotes(Strict):
+    """A note for staff in the host (OpenEMR ``pnotes``, shown in Messages) for some answers.
+
+    ``columns`` names what goes in each column (fixed vocabulary, no expressions);
+    ``constants`` are literal values for other columns. The body starts the way OpenEMR's own
+    ``addPnote()`` starts it: ``YYYY-MM-DD HH:MM (user to assigned_to)``.
+    """
+
+    table: str
+    columns: dict[str, NoteRole]
+    constants: dict[str, Scalar] = Field(default_factory=dict)
+    title: str = "Patient Reminders"
+    assigned_to: str = Field("", description="Username whose inbox gets the note; '' = nobody.")
+    user: str = "bridge"
+    about: list[NoteEvent] = Field(default_factory=lambda: list(_DEFAULT_NOTE_EVENTS))
+
+
+class WriteBack(Strict):
+    """How patients' answers are written into the host's appointment book and patient record.
+
+    Statuses it never overwrites: every ``statuses.protected`` code, every status the host flags
+    as check-in / check-out, cancelled and no-show codes, and codes the mapping does not know
+    (unless ``statuses.unknown`` is ``eligible``).
+    """
+
+    enabled: bool = True
+    confirmed: dict[Channel, str] = Field(
+        default_factory=dict, description="Status for a confirmation received on each channel."
+    )
+    confirmed_default: str | None = Field(
+        None, description="Status for a confirmation that came on no channel in particular."
+    )
+    confirm_keeps: list[str] = Field(
+        default_factory=list,
+        description="Statuses a confirmation leaves as they are (a booking awaiting approval).",
+    )
+    cancelled: str | None = None
+    cancelled_late: CancelLate | None = None
+    callback: str | None = None
+    series: Literal["split", "refuse"] = Field(
+        "split",
+        description="A change to one occurrence of a repeating appointment: 'split' excludes "
+        "its date from the series and inserts a standalone row (as OpenEMR does); 'refuse'.",
+    )
+    flow_board: FlowBoard | None = None
+    notes: StaffNotes | None = None
+
+
 class SqlMapping(Strict):
     """A whole SQL host mapping."""
 
@@ -324,3 +394,4 @@ class SqlMapping(Strict):
     statuses: Statuses
     timezone: TimezoneLookup | None = None
     after_send: AfterSend = Field(default_factory=lambda: AfterSend(enabled=False))
+    write_back: WriteBack = Field(default_factory=lambda: WriteBack(enabled=False))

@@ -86,9 +86,14 @@ def enqueue(connection: Connection, command: Command, now: datetime) -> bool:
 
 
 def claim(
-    connection: Connection, now: datetime, lease: timedelta, limit: int = 1
+    connection: Connection,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 1,
+    only: int | None = None,
 ) -> list[QueuedCommand]:
-    """Claim due pending commands (and ones whose lease ran out), oldest first.
+    """Claim due pending commands (and ones whose lease ran out), oldest first; with ``only``,
+    just that command, if it is due (a patient page applies its own answer at once).
 
     Commands for one appointment apply in the order they came: one waits while an older one
     for the same occurrence is still pending or being applied (a "confirm" retried while the
@@ -109,6 +114,8 @@ def claim(
         .exists()
     )
     candidates = select(writebacks.c.id).where(due, ~waiting).order_by(writebacks.c.id).limit(limit)
+    if only is not None:
+        candidates = candidates.where(writebacks.c.id == only)
     if connection.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     picked = candidates.cte("picked").prefix_with("MATERIALIZED")
@@ -188,6 +195,20 @@ def recent(
     if status is not None:
         query = query.where(writebacks.c.status == status.value)
     return [QueuedCommand.from_row(row) for row in connection.execute(query)]
+
+
+def find(connection: Connection, command_id: int) -> QueuedCommand | None:
+    """One command by id."""
+    row = connection.execute(select(writebacks).where(writebacks.c.id == command_id)).first()
+    return QueuedCommand.from_row(row) if row is not None else None
+
+
+def find_by_key(connection: Connection, idempotency_key: str) -> QueuedCommand | None:
+    """The command stored under ``idempotency_key``, if any."""
+    row = connection.execute(
+        select(writebacks).where(writebacks.c.idempotency_key == idempotency_key)
+    ).first()
+    return QueuedCommand.from_row(row) if row is not None else None
 
 
 def for_appointment(connection: Connection, key: str, occurrence: date) -> list[QueuedCommand]:
