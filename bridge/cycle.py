@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from bridge.clock import local_date
+from bridge.delivery import consent
 from bridge.errors import BadHostRow
 from bridge.model import Appointment, Patient
 from bridge.planner import Planner, PlanResult
@@ -63,10 +65,17 @@ class CycleReport:
 
 
 def reference_and_planner(runtime: Runtime, now: datetime) -> tuple[Reference, Planner]:
-    """Read the host's reference data and build this cycle's planner."""
+    """Read the host's reference data and build this cycle's planner (with the patients'
+    opt-outs and the appointments they already answered)."""
     reference = runtime.source.reference()
     zone = runtime.zone(reference)
-    return reference, Planner(runtime.settings.reminders, zone, reference, now)
+    with runtime.store.begin("read opt-outs and answers") as connection:
+        opted_out = consent.opted_out_pairs(connection)
+        answered = consent.answered(connection, local_date(now, zone))
+    planner = Planner(
+        runtime.settings.reminders, zone, reference, now, opted_out=opted_out, answered=answered
+    )
+    return reference, planner
 
 
 def run_cycle(runtime: Runtime) -> CycleReport:
@@ -172,5 +181,7 @@ def plan_signature(runtime: Runtime, reference: Reference, planner: Planner) -> 
         str(planner.zone),
         repr(sorted((code, s.eligible) for code, s in reference.statuses.items())),
         repr(sorted(k for k, s in reference.services.items() if not s.for_patients)),
+        # Opt-outs are rare: one that changes re-plans the window (START must revive skips).
+        repr(sorted(planner.opted_out)),
     ]
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()

@@ -11,8 +11,12 @@
     ├── WriteBackRefused            a write-back must not be applied (protected status, a row
     │                               changed by staff): record it for staff, never retry
     ├── DeliveryError               a channel could not deliver
-    │   ├── TransientDeliveryError  retry later (time-outs, 5xx, 429 with retry_after)
-    │   └── PermanentDeliveryError  fail now (bad number, rejected content)
+    │   ├── TransientDeliveryError  retry later (refused connection, 503, 429 with retry_after)
+    │   ├── PermanentDeliveryError  fail now (bad number, rejected content)
+    │   │   └── RecipientOptedOut   the provider says the recipient opted out (STOP at the
+    │   │                           carrier): recorded as an opt-out, nothing more is sent
+    │   └── DeliveryOutcomeUnknown  the provider may have it (a time-out after the request
+    │                               went out): never retried blindly; the job becomes unknown
     └── Skipped                     not an error: no consent, opted out; record and move on
 
 Driver exceptions (pymysql, psycopg, smtplib, HTTP clients) are converted at the one place that
@@ -67,7 +71,9 @@ class WriteBackRefused(BridgeError):
 
 
 class DeliveryError(BridgeError):
-    """A channel could not deliver a message."""
+    """A channel could not deliver a message. ``code`` is the provider's error code, if any."""
+
+    code: str | None = None
 
 
 class TransientDeliveryError(DeliveryError):
@@ -88,3 +94,13 @@ class Skipped(BridgeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RecipientOptedOut(PermanentDeliveryError):
+    """The provider refuses the address because it opted out there (Twilio 21610)."""
+
+
+class DeliveryOutcomeUnknown(DeliveryError):
+    """The request may have reached the provider (a read time-out, a gateway error after the
+    body was sent): retrying could send twice, so the job becomes ``unknown`` and is settled by
+    asking the provider once it had time to record the message."""

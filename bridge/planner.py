@@ -86,6 +86,7 @@ class Planner:
         reference: Reference,
         now: datetime,
         opted_out: set[tuple[str, Channel]] | None = None,
+        answered: dict[tuple[str, date], str] | None = None,
     ) -> None:
         self.settings = settings
         self.zone = zone
@@ -95,6 +96,9 @@ class Planner:
         self.window = SendingWindow(settings.start_hour, settings.end_hour, zone)
         self.rules = rules_from(settings)
         self.opted_out = opted_out or set()
+        # Occurrences the patient already answered (confirmed, cancelled, asked for a call):
+        # the other attempts for them stop.
+        self.answered = answered or {}
 
     @property
     def horizon(self) -> tuple[date, date]:
@@ -144,6 +148,8 @@ class Planner:
             return f"status {appt.status!r} ({appt.status_class.value}) is not eligible"
         if appt.start <= self.now:
             return "appointment has started"
+        if appt.ident in self.answered:
+            return f"patient already answered ({self.answered[appt.ident]})"
         off = set(self.settings.providers_off)
         if appt.provider_keys and off and all(p in off for p in appt.provider_keys):
             return "reminders are off for this provider"

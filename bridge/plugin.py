@@ -11,6 +11,7 @@ missing is reported with one actionable line instead of a traceback.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -208,7 +209,9 @@ class Source(Plugin[C], ABC):
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """One message for one recipient. ``idempotency_key`` is stable across retries of a job."""
+    """One message for one recipient. ``idempotency_key`` is stable across retries of a job
+    (a redial after the provider accepted and then failed a message is a new send: its key
+    gets ``#2``, ``#3``...)."""
 
     idempotency_key: str
     channel: Channel
@@ -221,6 +224,8 @@ class OutboundMessage:
     testing: bool = False
     job_id: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: Opaque per-attempt reference for callback URLs and provider client references.
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,31 @@ class SendResult:
     provider_ref: str | None = None
     cost: float | None = None
     segments: int | None = None
+    #: The provider's own status for the message when it said one (queued, accepted...).
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class SendProbe:
+    """What the bridge knows of an interrupted send, to ask a provider whether it went out.
+
+    ``since`` is when the attempt started (the provider's record cannot be older);
+    ``body_digest`` is ``text_digest`` of the text sent. Providers without idempotency keys
+    (Twilio) match on recipient, body and time instead.
+    """
+
+    idempotency_key: str
+    token: str
+    channel: Channel
+    to: str
+    body_digest: str
+    since: datetime
+    exclude_refs: frozenset[str] = frozenset()
+
+
+def text_digest(text: str) -> str:
+    """A short digest of a message body (whitespace at the ends ignored)."""
+    return hashlib.blake2b(text.strip().encode("utf-8"), digest_size=16).hexdigest()
 
 
 class ChannelPlugin(Plugin[C], ABC):
@@ -250,6 +280,13 @@ class ChannelPlugin(Plugin[C], ABC):
         resolves an ``unknown`` job by policy.
         """
         raise NotImplementedError
+
+    def find_sent(self, probe: SendProbe) -> SendResult | None:
+        """Like ``lookup`` with everything known of the attempt; providers that keep no
+        idempotency key override this to search their message log. Raises
+        ``NotImplementedError`` when the provider cannot tell, ``TransientDeliveryError``
+        when it cannot be asked now."""
+        return self.lookup(probe.idempotency_key)
 
 
 # --- writers ----------------------------------------------------------------------------------

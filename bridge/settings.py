@@ -45,6 +45,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bridge.delivery.settings import DeliverySettings
 from bridge.errors import ConfigError
 from bridge.model import Channel, ReminderType
 from bridge.patient.settings import PatientSettings
@@ -298,6 +299,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     # Feature sections: each is defined in its feature's own module and added here, one line
     # each, below this comment (HL7 feed, delivery channels, patient pages...).
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     patient: PatientSettings = Field(default_factory=PatientSettings)
 
     # Where the settings came from; relative paths are resolved against ``base_dir``.

@@ -183,7 +183,8 @@ def test_known_list_includes_third_party_plugins(third_party: Path, context: Plu
         load_plugin("channel", "nope", {}, context, "channels.sms")
     assert str(caught.value) == (
         "channel plugin 'nope' is not installed "
-        "(known: not-a-plugin, odbc-thing, outbox, token-sms)"
+        "(known: not-a-plugin, odbc-thing, outbox, smtp-email, token-sms, twilio-sms, "
+        "twilio-voice, vonage-sms)"
     )
 
 

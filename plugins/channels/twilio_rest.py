@@ -1,0 +1,227 @@
+"""Twilio's REST API (2010-04-01) as the Twilio channels use it: one client, one error mapping.
+
+Requests are form-encoded with HTTP basic auth (account SID, auth token); answers are JSON.
+What a failure means for the bridge is decided here and nowhere else:
+
+- the connection could not be made (refused, DNS, connect time-out): the request never left,
+  ``TransientDeliveryError``;
+- 429 (Twilio error 20429) or 503: not processed, ``TransientDeliveryError`` with the
+  ``Retry-After`` seconds (60 when absent), which holds the channel;
+- 401 / 403 (credentials): ``TransientDeliveryError`` held 5 minutes, logged as an error, so a
+  typo in the token does not fail every reminder of the day;
+- other 4xx with Twilio's ``{"code", "message"}``: ``PermanentDeliveryError`` with the code
+  (21610, the recipient replied STOP, is ``RecipientOptedOut``);
+- a read time-out, a dropped connection after the request was written, 500 / 502 / 504, or a
+  2xx whose body is not the resource: the message may exist, ``DeliveryOutcomeUnknown``.
+
+Twilio keeps no idempotency key for messages or calls; interrupted sends are found again by
+listing the recipient's messages (newest first) and matching body and time.
+
+Webhook signatures (``X-Twilio-Signature``): base64 HMAC-SHA1, keyed with the auth token, of the
+full public URL followed by every POST parameter name and value, sorted by name.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr, field_validator
+
+from bridge.errors import (
+    DeliveryOutcomeUnknown,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    TransientDeliveryError,
+)
+from bridge.plugin import PluginConfig
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2010-04-01"
+DEFAULT_RETRY_AFTER = 60.0
+AUTH_HOLD = 300.0
+OPTED_OUT_CODES = {"21610"}
+# How far a provider's clock may be from ours when matching an interrupted send by time.
+CLOCK_SLACK = timedelta(minutes=10)
+MAX_PAGES = 20
+
+
+class TwilioConfig(PluginConfig):
+    """Options shared by ``twilio-sms`` and ``twilio-voice``."""
+
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr
+    api_base: str = "https://api.twilio.com"
+    webhook_base: str | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("api_base", "webhook_base")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+
+class TwilioClient:
+    """A small client for the resources the bridge uses (Messages, Calls)."""
+
+    def __init__(self, config: TwilioConfig) -> None:
+        self.config = config
+        self.http = httpx.Client(
+            base_url=config.api_base,
+            auth=(config.account_sid, config.auth_token.get_secret_value()),
+            timeout=httpx.Timeout(config.timeout_seconds, connect=min(config.timeout_seconds, 5)),
+            headers={"Accept": "application/json", "User-Agent": "reminder-bridge"},
+        )
+
+    def path(self, resource: str) -> str:
+        return f"/{API_VERSION}/Accounts/{self.config.account_sid}/{resource}.json"
+
+    def create(self, resource: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """POST a new resource; returns its JSON, or raises from the error tree."""
+        try:
+            response = self.http.post(self.path(resource), data=dict(form))
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientDeliveryError(f"twilio: cannot connect ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:  # read/write time-out, connection dropped mid-way
+            raise DeliveryOutcomeUnknown(
+                f"twilio: no answer after the request was sent ({type(exc).__name__})"
+            ) from exc
+        return self._resource(response, resource)
+
+    def list(self, resource: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Every item of a list resource, newest first, following ``next_page_uri``."""
+        url: str | None = self.path(resource)
+        query: dict[str, str] | None = {**params, "PageSize": "100"}
+        key = resource.lower()
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            try:
+                response = self.http.get(url, params=query)
+            except httpx.TransportError as exc:
+                raise TransientDeliveryError(f"twilio: cannot list {resource} ({exc})") from exc
+            page = self._json(response, resource)
+            if response.status_code >= 400:
+                raise TransientDeliveryError(
+                    f"twilio: listing {resource} failed (HTTP {response.status_code})"
+                )
+            items = page.get(key)
+            if not isinstance(items, list):
+                raise TransientDeliveryError(f"twilio: {resource} list without '{key}'")
+            yield from (item for item in items if isinstance(item, dict))
+            url, query = page.get("next_page_uri"), None
+
+    def _resource(self, response: httpx.Response, resource: str) -> dict[str, Any]:
+        status = response.status_code
+        if status in (429, 503):
+            raise TransientDeliveryError(
+                f"twilio: {_describe(response)} (HTTP {status})",
+                retry_after=_retry_after(response),
+            )
+        if status in (401, 403):
+            log.error("twilio refused the credentials of account %s", self.config.account_sid)
+            raise TransientDeliveryError(
+                f"twilio: credentials refused (HTTP {status})", retry_after=AUTH_HOLD
+            )
+        if status >= 500:
+            raise DeliveryOutcomeUnknown(f"twilio: server error (HTTP {status})")
+        if status >= 400:
+            body = self._json(response, resource, strict=False)
+            code = str(body.get("code") or "")
+            message = str(body.get("message") or f"HTTP {status}")
+            cls = RecipientOptedOut if code in OPTED_OUT_CODES else PermanentDeliveryError
+            error = cls(f"twilio error {code or status}: {message}")
+            error.code = code or str(status)
+            raise error
+        body = self._json(response, resource, strict=False)
+        if not isinstance(body.get("sid"), str) or not body["sid"]:
+            raise DeliveryOutcomeUnknown(
+                f"twilio: HTTP {status} without a {resource} sid: the message may exist"
+            )
+        return body
+
+    @staticmethod
+    def _json(response: httpx.Response, resource: str, strict: bool = True) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            if strict:
+                raise TransientDeliveryError(f"twilio: {resource}: not JSON") from exc
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _describe(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return "request not processed"
+    if isinstance(body, dict) and body.get("message"):
+        return f"error {body.get('code', '')}: {body['message']}"
+    return "request not processed"
+
+
+def _retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(float(value), 1.0)
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+
+
+def created_at(item: Mapping[str, Any]) -> datetime | None:
+    """A resource's ``date_created`` (RFC 2822, as Twilio writes it)."""
+    value = item.get("date_created")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def price_of(item: Mapping[str, Any]) -> float | None:
+    """Twilio's ``price`` is a negative string (``"-0.00750"``) or null until known."""
+    value = item.get("price")
+    try:
+        return abs(float(value)) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """The ``X-Twilio-Signature`` Twilio computes for a form POST to ``url``."""
+    payload = url + "".join(f"{key}{params[key]}" for key in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def is_signed(auth_token: str, url: str, params: Mapping[str, str], given: str | None) -> bool:
+    """True when ``given`` is Twilio's signature of this request (compared in constant time)."""
+    if not given:
+        return False
+    return hmac.compare_digest(signature(auth_token, url, params), given)
+
+
+def verify(
+    config: TwilioConfig, path: str, params: Mapping[str, str], headers: Mapping[str, str]
+) -> bool:
+    """Check a webhook to ``path`` (with its query) against the public URL Twilio called:
+    ``webhook_base`` + ``path`` (behind a proxy the bridge cannot see that URL itself)."""
+    if not config.webhook_base:
+        return False
+    url = config.webhook_base + path
+    return is_signed(
+        config.auth_token.get_secret_value(), url, params, headers.get("x-twilio-signature")
+    )
