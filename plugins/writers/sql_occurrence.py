@@ -28,7 +28,7 @@ from bridge.mapping.sql import SqlMapping
 from bridge.model import Appointment
 from bridge.plugin import Reference
 from plugins.sources.sql_appointments import AppointmentReader
-from plugins.sources.sql_rows import ROW_KEY, as_text
+from plugins.sources.sql_rows import ROW_KEY, as_text, optional_time
 from plugins.sources.sql_sightings import sightings_from_rows
 from plugins.writers.sql_staff import inserted_key
 
@@ -97,7 +97,8 @@ class Occurrences:
             ("patient", head["patient"]),
             ("date", occurrence),
             ("recurrence_type", 0),
-            ("start_time", head["start_time"]),
+            # pymysql returns TIME as timedelta, which SQLAlchemy would bind as a DATETIME.
+            ("start_time", optional_time(head["start_time"])),
             lock=lock,
         )
         for candidate in sorted(candidates, key=lambda r: _sort_key(r[ROW_KEY])):

@@ -79,6 +79,6 @@ def test_pages_forbid_framing_scripts_and_caching() -> None:
     assert "default-src 'none'" in headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["Cache-Control"] == "no-store"
-    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Referrer-Policy"] == "same-origin"
     assert "Strict-Transport-Security" in headers
     assert "Strict-Transport-Security" not in page_headers(https=False)
