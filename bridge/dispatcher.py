@@ -55,10 +55,11 @@ from bridge.window import SendingWindow
 
 log = logging.getLogger(__name__)
 
-BASE_LEASE = timedelta(minutes=5)
 HOST_RETRY = timedelta(minutes=2)
 AFTER_SEND = "after-send"
 BATCH = 32  # jobs claimed at once on an unpaced channel
+# "Call & SMS": when both are due, the call goes first; an answer on it stops the SMS.
+CHANNEL_ORDER = {Channel.VOICE.value: 0, Channel.SMS.value: 1, Channel.EMAIL.value: 2}
 
 
 @dataclass
@@ -104,7 +105,8 @@ class Dispatcher:
         self.settings = runtime.settings
         self.clock = runtime.clock
         self.pacer = Pacer(runtime.store, runtime.clock, runtime.settings)
-        self.lease = max(BASE_LEASE, 2 * self.pacer.longest_delay + timedelta(minutes=1))
+        # Pacing waits happen before a claim, so the lease covers one send only.
+        self.lease = runtime.settings.delivery.lease
         self._zone = ZoneInfo("UTC")
         self._secret = ""
 
@@ -183,7 +185,7 @@ class Dispatcher:
                 .group_by(jobs.c.channel)
             ).all()
         waiting: list[tuple[datetime, Channel]] = []
-        for name, _due in sorted(rows, key=lambda r: r[1]):
+        for name, _due in sorted(rows, key=lambda r: (r[1], CHANNEL_ORDER.get(r[0], 9))):
             channel = Channel(name)
             if channel not in self.runtime.channels or self.pacer.held_until(channel):
                 continue

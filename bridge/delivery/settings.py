@@ -41,6 +41,11 @@ class DeliverySettings(Section):
     max_per_run: int = Field(
         0, ge=0, description="At most this many sends per dispatch run; 0 = no cap."
     )
+    lease: Duration = Field(
+        timedelta(minutes=5),
+        description="How long one send may take before another worker treats it as "
+        "interrupted (then it is settled by asking the provider).",
+    )
     redial_spacing: Duration = Field(
         timedelta(minutes=10),
         description="Wait before a redial; the n-th redial waits n times this.",

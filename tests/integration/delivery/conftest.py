@@ -163,3 +163,58 @@ def patients(host: OpenEmrHost, count: int, **values: Any) -> None:
     names = ["Alice", "Bruno", "Chiara", "Dario", "Elena", "Fabio", "Giulia", "Hugo"]
     for pid in range(1, count + 1):
         host.add_patient(pid, names[(pid - 1) % len(names)], "Synthetic", **values)
+
+
+# --- the bridge's web server, for the webhooks ------------------------------------------------
+
+import socket  # noqa: E402
+import time  # noqa: E402
+
+import httpx  # noqa: E402
+
+from bridge.web.server import start_in_thread  # noqa: E402
+from plugins.channels.twilio_rest import signature as twilio_signature  # noqa: E402
+
+PUBLIC = "https://bridge.example.test"
+
+
+class Web:
+    """The bridge's web app on a loopback port, and a client that can sign like Twilio."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.server = start_in_thread(bridge.runtime, self.port)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
+
+    def twilio(
+        self, path: str, params: dict[str, str], *, token: str = AUTH_TOKEN, sign: bool = True
+    ) -> httpx.Response:
+        headers = {}
+        if sign:
+            headers["X-Twilio-Signature"] = twilio_signature(token, PUBLIC + path, params)
+        return self.http.post(path, data=params, headers=headers)
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def web() -> Iterator[Any]:
+    opened: list[Web] = []
+
+    def start(bridge: Bridge) -> Web:
+        opened.append(Web(bridge))
+        return opened[-1]
+
+    yield start
+    for item in opened:
+        item.close()

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -64,6 +66,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that died mid-request (the fault test kills it) is not an error here."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class FakeProvider:
     """A provider on 127.0.0.1 in a thread, with a script of how to answer."""
@@ -73,6 +81,9 @@ class FakeProvider:
         self.script: deque[str] = deque()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.hang_seconds = HANG_SECONDS
+        self.latency = 0.0
+        self.chaos: list[tuple[str, float]] = []
+        self.random = random.Random(20260327)
         self.server = _Server(("127.0.0.1", 0), self._handler_class())
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -89,8 +100,16 @@ class FakeProvider:
             self.script.extend(modes)
 
     def next_mode(self) -> str:
+        """The scripted answer, else one drawn from ``chaos`` (mode, weight), else ``ok``."""
+        if self.latency:
+            time.sleep(self.latency)
         with self.lock:
-            return self.script.popleft() if self.script else "ok"
+            if self.script:
+                return self.script.popleft()
+            if self.chaos:
+                modes, weights = zip(*self.chaos, strict=True)
+                return self.random.choices(modes, weights)[0]
+            return "ok"
 
     def close(self) -> None:
         self.server.shutdown()
