@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,9 +79,14 @@ def reference_and_planner(runtime: Runtime, now: datetime) -> tuple[Reference, P
     return reference, planner
 
 
+# The service's poll and a feed's prompt cycle (a new HL7 booking planned within seconds) run in
+# different threads: cycles take turns, so two never diff and plan the same window at once.
+_CYCLES = threading.Lock()
+
+
 def run_cycle(runtime: Runtime) -> CycleReport:
     """Poll the host once and bring the job queue in line with what it holds."""
-    with paused_gc():
+    with _CYCLES, paused_gc():
         return _run_cycle(runtime)
 
 

@@ -71,6 +71,13 @@ class Plugin(Generic[C]):
     def close(self) -> None:
         """Release connections; the default has nothing to release."""
 
+    @classmethod
+    def options_from(cls, settings: Any) -> dict[str, Any] | None:
+        """A host plugin's options built from the whole settings, or None for the ``host``
+        section's url and mapping. A feed that has no host database (HL7) overrides it and
+        reads its own section."""
+        return None
+
 
 # --- sources ----------------------------------------------------------------------------------
 

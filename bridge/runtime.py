@@ -16,7 +16,15 @@ from bridge import extensions
 from bridge.clock import Clock, SystemClock
 from bridge.errors import ConfigError
 from bridge.model import Appointment, Channel, Patient
-from bridge.plugin import ChannelPlugin, PluginContext, Reference, Source, Writer, load_plugin
+from bridge.plugin import (
+    ChannelPlugin,
+    PluginContext,
+    Reference,
+    Source,
+    Writer,
+    load_plugin,
+    plugin_class,
+)
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.template import Templates
@@ -87,8 +95,15 @@ def host_options(settings: Settings) -> dict[str, Any]:
     return {"url": url, "mapping": settings.host.mapping}
 
 
+def plugin_options(kind: str, name: str, settings: Settings) -> dict[str, Any]:
+    """A host plugin's options: its own (``Plugin.options_from``), else ``host_options``."""
+    own = plugin_class(kind, name).options_from(settings)
+    return own if own is not None else host_options(settings)
+
+
 def build_source(settings: Settings, context: PluginContext) -> Source[Any]:
-    plugin = load_plugin("source", settings.host.source, host_options(settings), context, "host")
+    options = plugin_options("source", settings.host.source, settings)
+    plugin = load_plugin("source", settings.host.source, options, context, "host")
     if not isinstance(plugin, Source):
         raise ConfigError(f"host.source = {settings.host.source!r}: not a source plugin")
     return plugin
@@ -97,7 +112,8 @@ def build_source(settings: Settings, context: PluginContext) -> Source[Any]:
 def build_writer(settings: Settings, context: PluginContext) -> Writer[Any] | None:
     if not settings.host.writer:
         return None
-    plugin = load_plugin("writer", settings.host.writer, host_options(settings), context, "host")
+    options = plugin_options("writer", settings.host.writer, settings)
+    plugin = load_plugin("writer", settings.host.writer, options, context, "host")
     if not isinstance(plugin, Writer):
         raise ConfigError(f"host.writer = {settings.host.writer!r}: not a writer plugin")
     return plugin

@@ -47,6 +47,7 @@ from pydantic_settings import (
 
 from bridge.delivery.settings import DeliverySettings
 from bridge.errors import ConfigError
+from bridge.hl7.settings import Hl7Settings
 from bridge.model import Channel, ReminderType
 from bridge.patient.settings import PatientSettings
 from bridge.settings_errors import (
@@ -299,6 +300,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     # Feature sections: each is defined in its feature's own module and added here, one line
     # each, below this comment (HL7 feed, delivery channels, patient pages...).
+    hl7: Hl7Settings = Field(default_factory=Hl7Settings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     patient: PatientSettings = Field(default_factory=PatientSettings)
 

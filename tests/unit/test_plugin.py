@@ -26,7 +26,10 @@ from bridge.plugin import (
     plugin_class,
 )
 from plugins.channels.outbox import Outbox
+from plugins.sources.hl7_files import Hl7Files
+from plugins.sources.hl7_mllp import Hl7Mllp
 from plugins.sources.sql_poll import SqlPoll
+from plugins.writers.hl7 import Hl7Writer
 from plugins.writers.sql import SqlWriter
 
 
@@ -40,6 +43,9 @@ BUILT_IN = [
     ("source", "sql-poll", "bridge.sources", SqlPoll, Source),
     ("channel", "outbox", "bridge.channels", Outbox, ChannelPlugin),
     ("writer", "sql", "bridge.writers", SqlWriter, Writer),
+    ("source", "hl7-mllp", "bridge.sources", Hl7Mllp, Source),
+    ("source", "hl7-files", "bridge.sources", Hl7Files, Source),
+    ("writer", "hl7", "bridge.writers", Hl7Writer, Writer),
 ]
 
 
@@ -58,7 +64,7 @@ def test_built_in_plugin_is_found_through_its_entry_point(
 
 
 UNKNOWN = [
-    ("source", "hl7-mllp", "source plugin 'hl7-mllp' is not installed (known: ", "sql-poll"),
+    ("source", "fhir-poll", "source plugin 'fhir-poll' is not installed (known: ", "sql-poll"),
     ("channel", "twilio-smss", "channel plugin 'twilio-smss' is not installed (known: ", "outbox"),
     ("writer", "odbc", "writer plugin 'odbc' is not installed (known: ", "sql"),
 ]

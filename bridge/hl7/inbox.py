@@ -1,0 +1,191 @@
+"""Storing received messages: one batch per transaction (group commit), resends recognised.
+
+A resend (same sender, MSH-10 and content) of a message that was accepted is acknowledged again
+and changes nothing. A resend of a message that was quarantined is judged again with the current
+mapping: once the mapping is fixed, simply resending (or ``bridge hl7 replay``) brings it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bridge.hl7.intake import Received
+from bridge.hl7.problem import Problem
+from bridge.hl7.tables import MessageStatus, messages
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the store made of one received message: its row, and whether it is accepted."""
+
+    id: int
+    accepted: bool
+    problem: Problem | None
+    duplicate: bool
+
+
+def store_batch(connection: Connection, batch: Sequence[Received], now: datetime) -> list[Stored]:
+    """Store ``batch`` (in this transaction); one result per item, in order."""
+    first_of: dict[tuple[str, str, str], int] = {}
+    rows: list[dict[str, Any]] = []
+    for index, item in enumerate(batch):
+        if item.identity not in first_of:
+            first_of[item.identity] = index
+            rows.append(_row(item))
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(messages)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["sender", "control_id", "digest"])
+        .returning(messages.c.id, messages.c.sender, messages.c.control_id, messages.c.digest)
+    )
+    inserted = {(r.sender, r.control_id, r.digest): r.id for r in connection.execute(statement)}
+    existing = _existing(connection, [i for i in first_of if i not in inserted])
+    results: list[Stored] = []
+    settled: dict[tuple[str, str, str], Stored] = {}
+    for item in batch:
+        identity = item.identity
+        if identity in settled:  # the same message twice in one batch
+            done = settled[identity]
+            results.append(Stored(done.id, done.accepted, done.problem, True))
+            continue
+        if identity in inserted:
+            result = Stored(inserted[identity], item.accepted, item.problem, False)
+        else:
+            result = _resent(connection, existing[identity], item, now)
+        settled[identity] = result
+        results.append(result)
+    return results
+
+
+def _row(item: Received) -> dict[str, Any]:
+    header = item.header
+    mapped = item.mapped
+    if item.problem is not None:
+        status = MessageStatus.QUARANTINED
+    elif mapped is not None and mapped.meaning == "ignore":
+        status = MessageStatus.IGNORED
+    else:
+        status = MessageStatus.PENDING
+    return {
+        "received_at": item.received_at,
+        "last_seen": item.received_at,
+        "times_seen": 1,
+        "origin": item.origin[:64],
+        "sender": item.identity[0],
+        "control_id": item.identity[1],
+        "digest": item.digest,
+        "kind": header.kind[:16] if header.message_type else "",
+        "version": header.version[:16],
+        "message_time": item.message_time,
+        "appointment_key": (mapped.key or None) if mapped else None,
+        "status": status.value,
+        "code": item.problem.code if item.problem else None,
+        "reason": item.problem.reason if item.problem else None,
+        "charset": item.charset,
+        "raw": item.raw,
+        "state": mapped.to_json() if mapped and status == MessageStatus.PENDING else None,
+    }
+
+
+def _existing(connection: Connection, identities: list[tuple[str, str, str]]) -> dict[Any, Any]:
+    if not identities:
+        return {}
+    rows = connection.execute(
+        select(
+            messages.c.id,
+            messages.c.sender,
+            messages.c.control_id,
+            messages.c.digest,
+            messages.c.status,
+            messages.c.times_seen,
+        ).where(tuple_(messages.c.sender, messages.c.control_id, messages.c.digest).in_(identities))
+    )
+    return {(r.sender, r.control_id, r.digest): r for r in rows}
+
+
+def _resent(connection: Connection, row: Any, item: Received, now: datetime) -> Stored:
+    """A message already stored: acknowledge it again; a quarantined one is judged again."""
+    values: dict[str, Any] = {"last_seen": now, "times_seen": row.times_seen + 1}
+    if row.status != MessageStatus.QUARANTINED:
+        connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
+        return Stored(row.id, True, None, True)
+    fresh = _row(item)
+    for name in ("status", "code", "reason", "state", "appointment_key", "kind", "version"):
+        values[name] = fresh[name]
+    connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
+    return Stored(row.id, item.accepted, item.problem, True)
+
+
+def requeue(connection: Connection, message_id: int, item: Received) -> Stored:
+    """``bridge hl7 replay``: store the new verdict on an existing message (any status)."""
+    fresh = _row(item)
+    values = {
+        name: fresh[name]
+        for name in ("status", "code", "reason", "state", "appointment_key", "kind", "version")
+    }
+    values["applied_at"] = None
+    connection.execute(update(messages).where(messages.c.id == message_id).values(**values))
+    return Stored(message_id, item.accepted, item.problem, True)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One row of ``hl7_messages`` as ``bridge hl7`` shows it."""
+
+    id: int
+    received_at: datetime
+    last_seen: datetime
+    times_seen: int
+    origin: str
+    sender: str
+    control_id: str
+    digest: str
+    kind: str
+    version: str
+    message_time: datetime | None
+    appointment_key: str | None
+    status: str
+    code: int | None
+    reason: str | None
+    charset: str
+    raw: bytes
+    applied_at: datetime | None
+
+
+_LISTED = [c for c in messages.c if c.name != "state"]
+
+
+def recent(
+    connection: Connection,
+    limit: int = 50,
+    status: str | None = None,
+    appointment_key: str | None = None,
+) -> list[StoredMessage]:
+    """The newest messages, optionally of one status or one appointment."""
+    query = select(*_LISTED).order_by(messages.c.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(messages.c.status == status)
+    if appointment_key is not None:
+        query = query.where(messages.c.appointment_key == appointment_key)
+    return [StoredMessage(**row._mapping) for row in connection.execute(query)]
+
+
+def stored_message(connection: Connection, message_id: int) -> StoredMessage | None:
+    row = connection.execute(select(*_LISTED).where(messages.c.id == message_id)).first()
+    return StoredMessage(**row._mapping) if row is not None else None
+
+
+def quarantined_ids(connection: Connection) -> list[int]:
+    rows = connection.execute(
+        select(messages.c.id)
+        .where(messages.c.status == MessageStatus.QUARANTINED.value)
+        .order_by(messages.c.id)
+    )
+    return [row.id for row in rows]

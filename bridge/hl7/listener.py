@@ -1,0 +1,192 @@
+"""The MLLP listener on asyncio: persistent connections, many senders at once.
+
+Per frame, in order: read the verdict (``Intake``), hand raw bytes and verdict to the storing
+thread, wait for the commit, then ACK. A connection's next message is read only after its
+previous ACK is written, so per-connection order holds; connections do not wait for each other.
+A connection that sends nothing for ``idle_timeout_seconds`` is closed; one over
+``max_connections`` is refused. Nothing a sender does (junk, a huge frame, a broken message, a
+dropped connection) stops the listener.
+
+Test hook: when ``BRIDGE_HL7_PAUSE_BEFORE_ACK`` names a file, the listener writes the stored
+message id there after the commit and then waits forever instead of sending the ACK, so a test
+can kill the process exactly between receipt and ACK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+from pathlib import Path
+
+from bridge.clock import Clock
+from bridge.errors import ConfigError, StoreError
+from bridge.hl7.ack import ACCEPTED, REFUSED, UNAVAILABLE, acks_for, stamp_of
+from bridge.hl7.committer import Committer
+from bridge.hl7.frame import Frame, FrameReader, wrap
+from bridge.hl7.intake import Intake, Received
+from bridge.hl7.problem import INTERNAL, Problem
+from bridge.hl7.settings import Hl7Settings
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+PAUSE_HOOK = "BRIDGE_HL7_PAUSE_BEFORE_ACK"
+NOT_STORED = Problem(INTERNAL, "the message could not be stored now; send it again later")
+
+
+class Listener:
+    """Accepts MLLP connections and answers every frame."""
+
+    def __init__(
+        self,
+        settings: Hl7Settings,
+        intake: Intake,
+        committer: Committer,
+        clock: Clock,
+        application: str,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.settings = settings
+        self.intake = intake
+        self.committer = committer
+        self.clock = clock
+        self.application = application
+        self.tls = tls
+        self.connections: set[asyncio.StreamWriter] = set()
+        self.received = 0
+        self._pause_file = os.environ.get(PAUSE_HOOK) or None
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Bind and start accepting; returns the port (useful when ``port`` is 0)."""
+        self._server = await asyncio.start_server(
+            self._connection,
+            host,
+            port,
+            ssl=self.tls,
+            ssl_handshake_timeout=30 if self.tls else None,
+            limit=READ_SIZE,
+        )
+        bound: int = self._server.sockets[0].getsockname()[1]
+        return bound
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self.connections):
+            writer.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer(writer)
+        if len(self.connections) >= self.settings.max_connections:
+            log.warning(
+                "refusing MLLP connection from %s: %d already open", peer, len(self.connections)
+            )
+            writer.close()
+            return
+        self.connections.add(writer)
+        frames = FrameReader(self.settings.max_frame_bytes)
+        log.info("MLLP connection from %s", peer)
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(
+                        reader.read(READ_SIZE), self.settings.idle_timeout_seconds
+                    )
+                except TimeoutError:
+                    log.info("closing idle MLLP connection from %s", peer)
+                    break
+                if not data:
+                    break
+                junk = frames.junk
+                for frame in frames.feed(data):
+                    await self._answer(frame, peer, writer)
+                if frames.junk > junk:
+                    log.warning(
+                        "dropped %d bytes outside MLLP frames from %s", frames.junk - junk, peer
+                    )
+            if frames.inside_frame:
+                log.warning("connection from %s closed in the middle of a message", peer)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            log.info("MLLP connection from %s ended: %s", peer, type(exc).__name__)
+        finally:
+            self.connections.discard(writer)
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await writer.wait_closed()
+
+    async def _answer(self, frame: Frame, peer: str, writer: asyncio.StreamWriter) -> None:
+        now = self.clock.now()
+        origin = f"mllp {peer}"
+        if frame.oversized:
+            item = self.intake.oversized(
+                frame.payload, frame.size, self.settings.max_frame_bytes, origin, now
+            )
+        else:
+            item = self.intake.receive(frame.payload, origin, now)
+        self.received += 1
+        outcome, problem = await self._store(item)
+        if self._pause_file is not None and outcome != UNAVAILABLE:
+            Path(self._pause_file).write_text(item.header.control_id, encoding="utf-8")
+            await asyncio.Event().wait()
+        acks = acks_for(item.header, outcome, problem, stamp_of(now), self.application)
+        for ack in acks:
+            writer.write(wrap(ack.encode(item.charset, "replace")))
+        await writer.drain()
+        if outcome == ACCEPTED:
+            log.debug("%s %s from %s: stored", item.header.kind, item.header.control_id, peer)
+        else:
+            where = problem.location if problem else ""
+            log.info(
+                "%s %s from %s: %s %s %s",
+                item.header.kind or "(no type)",
+                item.header.control_id[:40] or "(no id)",
+                peer,
+                "refused" if outcome == REFUSED else "not stored, asked to resend",
+                problem.code if problem else "",
+                where,
+            )
+
+    async def _store(self, item: Received) -> tuple[str, Problem | None]:
+        try:
+            stored = await asyncio.wait_for(
+                self.committer.submit(item), self.settings.store_timeout_seconds
+            )
+        except (StoreError, TimeoutError) as exc:
+            log.error("HL7 message not stored, answering AR: %s", exc or "time-out")
+            return UNAVAILABLE, NOT_STORED
+        return (ACCEPTED, None) if stored.accepted else (REFUSED, stored.problem)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    address = writer.get_extra_info("peername")
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address or "?")
+
+
+def tls_context(settings: Hl7Settings, base: Path) -> ssl.SSLContext | None:
+    """The listener's TLS context, or None for plain MLLP."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(base / settings.tls_cert, base / settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"hl7.tls_cert = {str(settings.tls_cert)!r}, hl7.tls_key: cannot load them ({exc})"
+        ) from exc
+    if settings.tls_client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        try:
+            context.load_verify_locations(base / settings.tls_client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"hl7.tls_client_ca = {str(settings.tls_client_ca)!r}: cannot load it ({exc})"
+            ) from exc
+    return context
