@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import false as sa_false
 
 from bridge.codec import (
     appointment_from_dict,
@@ -49,7 +50,12 @@ class _Held:
 
 
 def apply_pending(connection: Connection, now: datetime, limit: int = BATCH) -> ApplyReport:
-    """Apply up to ``limit`` pending messages, oldest first, in this transaction."""
+    """Apply up to ``limit`` pending messages, oldest first, in this transaction.
+
+    Appliers take turns (the listener's thread, ``bridge hl7 replay``, a folder read, another
+    bridge process on the same PostgreSQL store): each works from what the mirror holds, and two
+    at once could each miss the other's newer state."""
+    _take_turns(connection)
     rows = connection.execute(
         select(messages.c.id, messages.c.state, messages.c.message_time, messages.c.received_at)
         .where(messages.c.status == MessageStatus.PENDING.value)
@@ -142,6 +148,20 @@ def apply_pending(connection: Connection, now: datetime, limit: int = BATCH) -> 
         outcomes,
     )
     return report
+
+
+# Any constant: the advisory lock that serialises appliers on PostgreSQL.
+_APPLIER_LOCK = 7_410_001
+
+
+def _take_turns(connection: Connection) -> None:
+    """Wait for the right to apply until this transaction ends. SQLite: a write as the first
+    statement takes the database's write lock now (a deferred transaction would read first
+    and could not upgrade once another writer committed)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(_APPLIER_LOCK)))
+    else:
+        connection.execute(update(appointments).where(sa_false()).values(key=appointments.c.key))
 
 
 def _appointment_row(

@@ -108,6 +108,8 @@ class Hl7Service:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._loop_thread.is_alive():
             self._loop_thread.join(timeout=10)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()
         self.committer.stop()
         self._stopping.set()
         self._wake.set()
