@@ -19,6 +19,7 @@ window, and failures are tried again as ``bridge.delivery.policy`` says (redials
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,36 +29,38 @@ from sqlalchemy import func, select
 
 from bridge.delivery import consent, jobstate, ledger
 from bridge.delivery.budget_alert import warn_if_low
+from bridge.delivery.compose import compose, note_on_host
 from bridge.delivery.costs import Budget, load_budget
 from bridge.delivery.pacing import Pacer
 from bridge.delivery.policy import AttemptPolicy, sending_window
 from bridge.delivery.settle import settle_due
 from bridge.errors import (
+    DeliveryError,
     DeliveryOutcomeUnknown,
     HostUnavailable,
     PermanentDeliveryError,
     RecipientOptedOut,
     Skipped,
-    SourceError,
     TemplateError,
     TransientDeliveryError,
 )
 from bridge.model import Appointment, Channel, Patient
 from bridge.planner import Planner
-from bridge.plugin import OutboundMessage, Reference, SentNote
+from bridge.plugin import OutboundMessage, Reference, SendResult
 from bridge.runtime import Runtime
 from bridge.store import jobs as queue
 from bridge.store.jobs import Job
-from bridge.store.rejects import record_reject
 from bridge.store.schema import JobStatus, jobs
-from bridge.template import MessageContext, Rendered
+from bridge.template import Rendered
 from bridge.window import SendingWindow
 
 log = logging.getLogger(__name__)
 
 HOST_RETRY = timedelta(minutes=2)
-AFTER_SEND = "after-send"
 BATCH = 32  # jobs claimed at once on an unpaced channel
+SENDERS = 4  # requests of one batch in flight side by side
+OVER_BUDGET = "over budget"
+BUDGET_WAIT = timedelta(minutes=15)  # a job held by the budget looks again this much later
 # "Call & SMS": when both are due, the call goes first; an answer on it stops the SMS.
 CHANNEL_ORDER = {Channel.VOICE.value: 0, Channel.SMS.value: 1, Channel.EMAIL.value: 2}
 
@@ -95,6 +98,7 @@ class _Ready:
     message: OutboundMessage
     rendered: Rendered
     attempt: int
+    estimate: float = 0.0
 
 
 class Dispatcher:
@@ -129,6 +133,24 @@ class Dispatcher:
             self.pacer.load(connection)
             self._secret = ledger.token_secret(connection, now)
             budget = load_budget(connection, self.settings.delivery, now, zone)
+        with ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="send") as pool:
+            self._send_due(report, cap, reference, zone, budget, pool)
+        warn_if_low(self.runtime, budget, zone)
+        if report.sent or report.failed or report.retried or report.dropped or report.unknown:
+            log.info("dispatch: %s", report.summary())
+        if report.budget_stop:
+            log.warning("dispatch: monthly budget reached (%s): sending stopped", budget.describe())
+        return report
+
+    def _send_due(
+        self,
+        report: DispatchReport,
+        cap: int | None,
+        reference: Reference,
+        zone: ZoneInfo,
+        budget: Budget,
+        pool: ThreadPoolExecutor,
+    ) -> None:
         while cap is None or report.handled < cap:
             now = self.clock.now()
             if not self._window(zone).contains(now):
@@ -146,21 +168,13 @@ class Dispatcher:
                 claimed = queue.claim_due(connection, now, self.lease, room, channel)
             if not claimed:
                 continue
-            for index, job in enumerate(claimed):
-                held = self.pacer.held_until(channel)
-                if held is not None or not budget.allows(0.0):
-                    # The provider asked us to wait (or the budget ran out) mid-batch: the rest
-                    # go back, unspent, to wait with their channel.
-                    self._release(claimed[index:], held or now, "waiting with its channel")
-                    break
-                outcome = self._process(job, reference, zone, budget)
-                setattr(report, outcome, getattr(report, outcome) + 1)
-        warn_if_low(self.runtime, budget, zone)
-        if report.sent or report.failed or report.retried or report.dropped or report.unknown:
-            log.info("dispatch: %s", report.summary())
-        if report.budget_stop:
-            log.warning("dispatch: monthly budget reached (%s): nothing sent", budget.describe())
-        return report
+            held = self.pacer.held_until(channel)
+            if held is not None:
+                self._release(claimed, held, "waiting with its channel")
+                continue
+            self._process_batch(claimed, reference, zone, budget, report, pool)
+            if report.budget_stop:
+                break
 
     def _release(self, claimed: list[Job], due: datetime, why: str) -> None:
         now = self.clock.now()
@@ -200,76 +214,147 @@ class Dispatcher:
         self.clock.sleep((free - now).total_seconds())
         return channel
 
-    # --- one job -------------------------------------------------------------------------
+    # --- a batch of claimed jobs ---------------------------------------------------------
 
-    def _process(self, job: Job, reference: Reference, zone: ZoneInfo, budget: Budget) -> str:
-        """Check, render, send one claimed job; returns the report field to count it under."""
-        checked = self._last_check(job, reference, zone)
-        if isinstance(checked, str):
-            return checked
-        ready = checked
-        plugin = self.runtime.channels[job.channel]
-        estimate = self.settings.delivery.prices.estimate(
-            job.channel, ready.rendered.segments.segments if ready.rendered.segments else 1
-        )
-        target = ledger.Target(
-            job.id, job.event, job.appointment_key, job.occurrence, job.patient_key
-        )
+    def _process_batch(
+        self,
+        claimed: list[Job],
+        reference: Reference,
+        zone: ZoneInfo,
+        budget: Budget,
+        report: DispatchReport,
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        """Check, render and send claimed jobs: the host and the store are read once for the
+        batch, every attempt is recorded (one commit) before any request leaves, the requests
+        go out side by side, and the answers are recorded in one commit."""
+        checked = self._last_check(claimed, reference, zone, pool)
+        ready: list[_Ready] = []
+        for item in checked:
+            if isinstance(item, str):
+                setattr(report, item, getattr(report, item) + 1)
+            else:
+                ready.append(item)
+        allowed: list[_Ready] = []
+        for index, item in enumerate(ready):
+            if not budget.allows(_estimate(self.settings, item) + sum(i.estimate for i in allowed)):
+                report.budget_stop = True
+                later = self.clock.now() + BUDGET_WAIT
+                self._release([i.job for i in ready[index:]], later, "monthly budget reached")
+                break
+            item.estimate = _estimate(self.settings, item)
+            allowed.append(item)
+        if not allowed:
+            return
         started = self.clock.now()
-        with self.runtime.store.begin("record attempt") as connection:
-            ledger.begin(connection, ready.message, plugin.name, target, ready.attempt, started)
-            self.pacer.note_send(connection, job.channel, started)
-        token = str(ready.message.token)
-        try:
-            result = plugin.send(ready.message)
-        except DeliveryOutcomeUnknown as exc:
-            now = self.clock.now()
-            settle_at = now + self.settings.delivery.unknown_settle
-            with self.runtime.store.begin("record unknown") as connection:
-                ledger.finish(connection, token, ledger.UNKNOWN, now, str(exc))
-                jobstate.to_unknown(connection, job, now, settle_at, str(exc))
-            log.warning("job %s: outcome unknown (%s); settled by asking later", job.id, exc)
-            return "retried"
-        except TransientDeliveryError as exc:
-            return self._failed_now(job, token, exc, permanent=False, retry_after=exc.retry_after)
-        except RecipientOptedOut as exc:
-            with self.runtime.store.begin("record carrier opt-out") as connection:
-                patient = None if ready.message.testing else job.patient_key
-                consent.set_opt_out(
-                    connection, job.channel, ready.message.to, patient, True, "carrier", started
+        plugin = self.runtime.channels[allowed[0].job.channel].name
+        starts = [ledger.Start(i.message, plugin, _target(i.job), i.attempt) for i in allowed]
+        with self.runtime.store.begin("record attempts") as connection:
+            ledger.begin_many(connection, starts, started)
+            self.pacer.note_send(connection, allowed[0].job.channel, started)
+        if len(allowed) == 1:
+            outcomes = [_send(self.runtime, allowed[0])]
+        else:
+            outcomes = list(pool.map(lambda item: _send(self.runtime, item), allowed))
+        accepted = [
+            (item, out)
+            for item, out in zip(allowed, outcomes, strict=True)
+            if isinstance(out, SendResult)
+        ]
+        if accepted:
+            sent_at = self.clock.now()
+            costs = [
+                (str(item.message.token), result, _cost(result, item)) for item, result in accepted
+            ]
+            with self.runtime.store.begin("record sent") as connection:
+                ledger.accepted_many(connection, costs, sent_at)
+                refs = {item.job.id: result.provider_ref for item, result in accepted}
+                jobstate.sent_many(connection, refs, sent_at)
+            for _, _, cost in costs:
+                budget.add(cost)
+            report.sent += len(accepted)
+            log.info("dispatch: %s %s message(s) sent", len(accepted), allowed[0].job.channel.value)
+            for item, _ in accepted:
+                note_on_host(
+                    self.runtime,
+                    item.job,
+                    item.appointment,
+                    item.patient,
+                    item.rendered,
+                    item.message,
+                    sent_at,
+                    zone,
                 )
-            return self._failed_now(job, token, exc, permanent=True, retry_after=None)
-        except PermanentDeliveryError as exc:
-            return self._failed_now(job, token, exc, permanent=True, retry_after=None)
-        sent_at = self.clock.now()
-        cost = result.cost if result.cost is not None else estimate
-        with self.runtime.store.begin("record sent") as connection:
-            ledger.accepted(connection, token, result, cost, sent_at)
-            queue.mark_sent(connection, job, sent_at, result.provider_ref)
-        budget.add(cost)
-        log.info("job %s sent (%s, appointment %s)", job.id, job.channel.value, job.appointment_key)
-        self._note_on_host(job, ready, sent_at, zone)
-        return "sent"
+        for item, out in zip(allowed, outcomes, strict=True):
+            if isinstance(out, Exception):
+                outcome = self._failed(item, out, started)
+                setattr(report, outcome, getattr(report, outcome) + 1)
 
-    def _last_check(self, job: Job, reference: Reference, zone: ZoneInfo) -> _Ready | str:
-        """Everything that may stop a job just before it goes out, then its message."""
+    def _last_check(
+        self, claimed: list[Job], reference: Reference, zone: ZoneInfo, pool: ThreadPoolExecutor
+    ) -> list[_Ready | str]:
+        """Everything that may stop a job just before it goes out, then its message; one entry
+        per job: ready, or the report field it was counted under."""
         now = self.clock.now()
+        source = self.runtime.source
         try:
-            appt = self.runtime.source.fetch(job.appointment_key, job.occurrence, reference, zone)
-            found = list(self.runtime.source.patients([job.patient_key], lambda _: None))
+            found = {p.key: p for p in source.patients({j.patient_key for j in claimed}, _ignore)}
+
+            def fetch(job: Job) -> Appointment | None:
+                return source.fetch(job.appointment_key, job.occurrence, reference, zone)
+
+            appts = list(pool.map(fetch, claimed)) if len(claimed) > 1 else [fetch(claimed[0])]
         except HostUnavailable as exc:
-            self._record(queue.mark_retry, job, now, now + HOST_RETRY, f"host unavailable: {exc}")
-            return "retried"
-        patient = found[0] if found else None
-        if appt is None:
-            return self._drop(job, JobStatus.CANCELLED, "appointment is no longer on the host")
+            with self.runtime.store.begin("host unavailable") as connection:
+                for job in claimed:
+                    queue.mark_retry(
+                        connection, job, now, now + HOST_RETRY, f"host unavailable: {exc}"
+                    )
+            return ["retried"] * len(claimed)
+        idents = {a.ident for a in appts if a is not None}
         with self.runtime.store.begin("read opt-outs and answers") as connection:
-            opted_out = consent.opted_out_pairs(connection, {job.patient_key})
-            answered = consent.answered(connection, job.occurrence, {appt.ident})
-            sends = ledger.sends_of_job(connection, job.id)
+            opted_out = consent.opted_out_pairs(connection, set(found))
+            first = min(j.occurrence for j in claimed)
+            answered = consent.answered(connection, first, idents) if idents else {}
+            sends = ledger.sends_of_jobs(connection, [j.id for j in claimed])
         planner = Planner(
             self.settings.reminders, zone, reference, now, opted_out=opted_out, answered=answered
         )
+        results: list[_Ready | str] = []
+        for job, appt in zip(claimed, appts, strict=True):
+            results.append(
+                self._check_one(
+                    job,
+                    appt,
+                    found.get(job.patient_key),
+                    planner,
+                    reference,
+                    zone,
+                    sends.get(job.id, 0) + 1,
+                )
+            )
+        addresses = {r.message.to for r in results if isinstance(r, _Ready)}
+        if addresses:
+            with self.runtime.store.begin("read address opt-outs") as connection:
+                stopped = consent.opted_out_addresses(connection, claimed[0].channel, addresses)
+            for index, item in enumerate(results):
+                if isinstance(item, _Ready) and item.message.to in stopped:
+                    reason = f"the {item.job.channel.value} address opted out"
+                    results[index] = self._drop(item.job, JobStatus.SKIPPED, reason)
+        return results
+
+    def _check_one(
+        self,
+        job: Job,
+        appt: Appointment | None,
+        patient: Patient | None,
+        planner: Planner,
+        reference: Reference,
+        zone: ZoneInfo,
+        attempt: int,
+    ) -> _Ready | str:
+        if appt is None:
+            return self._drop(job, JobStatus.CANCELLED, "appointment is no longer on the host")
         reason = planner.blocked(appt, patient)
         if reason:
             return self._drop(job, JobStatus.CANCELLED, reason)
@@ -278,22 +363,41 @@ class Dispatcher:
         if reason:
             return self._drop(job, JobStatus.SKIPPED, reason)
         deadline = appt.start - timedelta(hours=self.settings.reminders.min_lead_hours)
-        if now > deadline:
+        if planner.now > deadline:
             return self._drop(job, JobStatus.SKIPPED, "too late to remind")
-        attempt = sends + 1
         try:
-            message, rendered = self._compose(job, appt, patient, reference, zone, attempt)
+            message, rendered = compose(
+                self.runtime, job, appt, patient, reference, zone, attempt, self._secret
+            )
         except TemplateError as exc:
             log.error("job %s: template problem: %s", job.id, exc)
-            self._record(queue.mark_failed, job, now, f"template: {exc}")
+            self._record(queue.mark_failed, job, planner.now, f"template: {exc}")
             return "failed"
         except Skipped as exc:
             return self._drop(job, JobStatus.SKIPPED, exc.reason)
-        with self.runtime.store.begin("read address opt-out") as connection:
-            stopped = consent.is_address_opted_out(connection, job.channel, message.to)
-        if stopped:
-            return self._drop(job, JobStatus.SKIPPED, f"the {job.channel.value} address opted out")
         return _Ready(job, appt, patient, message, rendered, attempt)
+
+    def _failed(self, item: _Ready, exc: Exception, started: datetime) -> str:
+        """Record a send that did not end with the provider's acceptance."""
+        job, token = item.job, str(item.message.token)
+        if isinstance(exc, DeliveryOutcomeUnknown):
+            now = self.clock.now()
+            settle_at = now + self.settings.delivery.unknown_settle
+            with self.runtime.store.begin("record unknown") as connection:
+                ledger.finish(connection, token, ledger.UNKNOWN, now, str(exc))
+                jobstate.to_unknown(connection, job, now, settle_at, str(exc))
+            log.warning("job %s: outcome unknown (%s); settled by asking later", job.id, exc)
+            return "retried"
+        if isinstance(exc, TransientDeliveryError):
+            return self._failed_now(job, token, exc, permanent=False, retry_after=exc.retry_after)
+        if isinstance(exc, RecipientOptedOut):
+            with self.runtime.store.begin("record carrier opt-out") as connection:
+                patient = None if item.message.testing else job.patient_key
+                consent.set_opt_out(
+                    connection, job.channel, item.message.to, patient, True, "carrier", started
+                )
+        assert isinstance(exc, PermanentDeliveryError)
+        return self._failed_now(job, token, exc, permanent=True, retry_after=None)
 
     def _failed_now(
         self,
@@ -331,73 +435,6 @@ class Dispatcher:
             jobstate.retry(connection, job, now, retry.due, str(exc), kind=retry.kind)
         return "retried"
 
-    def _compose(
-        self,
-        job: Job,
-        appt: Appointment,
-        patient: Patient,
-        reference: Reference,
-        zone: ZoneInfo,
-        attempt: int,
-    ) -> tuple[OutboundMessage, Rendered]:
-        testing = self.settings.mode == "testing"
-        provider = reference.providers.get(appt.provider_keys[0]) if appt.provider_keys else None
-        context = MessageContext(
-            appointment=appt,
-            patient=patient,
-            provider=provider,
-            facility=reference.facilities.get(appt.facility_key or ""),
-            service=reference.services.get(appt.service_key or ""),
-            clinic=self.settings.clinic,
-            timezone=zone,
-            link=self.runtime.link_for(job, appt, patient),
-            testing=testing,
-        )
-        templates = self.runtime.templates
-        rendered = templates.render(job.event, job.channel, context)
-        voicemail = None
-        if job.channel == Channel.VOICE:
-            voicemail = templates.render(job.event, job.channel, context, voicemail=True).text
-        key = ledger.attempt_key(job.dedupe_key, attempt)
-        message = OutboundMessage(
-            idempotency_key=key,
-            channel=job.channel,
-            to=recipient(self.settings, job.channel, patient, testing),
-            text=rendered.text,
-            subject=rendered.subject,
-            html=rendered.html,
-            sender=self.settings.clinic.name,
-            voicemail=voicemail,
-            testing=testing,
-            job_id=job.id,
-            tags=message_tags(self.settings, job.appointment_key, job.rule),
-            token=ledger.token_for(key, self._secret),
-        )
-        return message, rendered
-
-    def _note_on_host(self, job: Job, ready: _Ready, sent_at: datetime, zone: ZoneInfo) -> None:
-        """Tell the host (flags, log row); a failure here never un-sends the message."""
-        writer = self.runtime.writer
-        if writer is None:
-            return
-        note = SentNote(
-            appointment=ready.appointment,
-            patient=ready.patient,
-            channel=job.channel,
-            text=ready.rendered.text,
-            subject=ready.rendered.subject,
-            sender=ready.message.sender or "",
-            gateway=self.settings.channels[job.channel].plugin,
-            sent_at=sent_at,
-            timezone=zone,
-        )
-        try:
-            writer.note_sent(note)
-        except SourceError as exc:
-            log.warning("job %s: could not record the send on the host: %s", job.id, exc)
-            with self.runtime.store.begin("record reject") as connection:
-                record_reject(connection, AFTER_SEND, f"job {job.id}", str(exc), sent_at)
-
     def _drop(self, job: Job, status: JobStatus, reason: str) -> str:
         self._record(queue.mark_dropped, job, self.clock.now(), status, reason)
         return "dropped"
@@ -407,30 +444,27 @@ class Dispatcher:
             action(connection, job, now, *args)
 
 
-def recipient(settings: Any, channel: Channel, patient: Patient | None, testing: bool) -> str:
-    """Who gets it: the patient in live mode, the testing contact in testing mode."""
-    if testing:
-        contact = settings.testing.email if channel == Channel.EMAIL else settings.testing.phone
-        if not contact:
-            key = "testing.email" if channel == Channel.EMAIL else "testing.phone"
-            raise Skipped(f"testing mode and no {key} set")
-        return str(contact)
-    if patient is None:
-        raise Skipped("no patient")
-    if channel == Channel.EMAIL:
-        target = patient.email
-    elif channel == Channel.SMS:
-        target = patient.mobile
-    else:
-        target = patient.mobile or patient.home_phone
-    if not target:
-        raise Skipped(f"no {channel.value} contact")
-    return target
+def _send(runtime: Runtime, item: _Ready) -> SendResult | Exception:
+    """One request; a delivery error is returned, not raised, so a batch's sends run side by
+    side and every outcome is recorded."""
+    try:
+        return runtime.channels[item.job.channel].send(item.message)
+    except DeliveryError as exc:
+        return exc
 
 
-def message_tags(settings: Any, appointment_key: str, rule: str) -> dict[str, str]:
-    """Tags every message carries: what it is about, and the clinic's caller ID for calls."""
-    tags = {"appointment": appointment_key, "rule": rule}
-    if settings.clinic.caller_id:
-        tags["caller_id"] = str(settings.clinic.caller_id)
-    return tags
+def _estimate(settings: Any, item: _Ready) -> float:
+    segments = item.rendered.segments.segments if item.rendered.segments else 1
+    return float(settings.delivery.prices.estimate(item.job.channel, segments))
+
+
+def _cost(result: SendResult, item: _Ready) -> float:
+    return result.cost if result.cost is not None else item.estimate
+
+
+def _target(job: Job) -> ledger.Target:
+    return ledger.Target(job.id, job.event, job.appointment_key, job.occurrence, job.patient_key)
+
+
+def _ignore(_: Any) -> None:
+    """Rows the host cannot map were reported by the cycle already."""

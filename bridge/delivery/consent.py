@@ -39,6 +39,20 @@ def is_address_opted_out(connection: Connection, channel: Channel, address: str)
     return bool(row and row[0])
 
 
+def opted_out_addresses(connection: Connection, channel: Channel, addresses: set[str]) -> set[str]:
+    """Which of ``addresses`` are opted out of ``channel``."""
+    if not addresses:
+        return set()
+    rows = connection.execute(
+        select(opt_outs.c.address).where(
+            opt_outs.c.channel == channel.value,
+            opt_outs.c.address.in_(sorted(addresses)),
+            opt_outs.c.opted_out.is_(True),
+        )
+    )
+    return {address for (address,) in rows}
+
+
 def set_opt_out(
     connection: Connection,
     channel: Channel,

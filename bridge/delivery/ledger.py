@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from bridge.delivery.tables import call_scripts, deliveries
@@ -177,6 +177,80 @@ def begin(
     return token
 
 
+@dataclass(frozen=True)
+class Start:
+    """One attempt about to leave, for ``begin_many``."""
+
+    message: OutboundMessage
+    plugin: str
+    target: Target
+    attempt: int
+
+
+def begin_many(connection: Connection, starts: list[Start], now: datetime) -> None:
+    """``begin`` for a batch: one query for the retried attempts, one insert for the rest."""
+    tokens = [str(s.message.token) for s in starts]
+    if any(t == "None" for t in tokens):
+        raise ValueError("a message must carry its attempt token before it is recorded")
+    reused = set(
+        connection.execute(
+            select(deliveries.c.token).where(deliveries.c.token.in_(tokens))
+        ).scalars()
+    )
+    fresh = []
+    for start in starts:
+        if start.message.token in reused:
+            begin(connection, start.message, start.plugin, start.target, start.attempt, now)
+            continue
+        _keep_script(connection, start.message, str(start.message.token), now)
+        fresh.append(
+            {
+                "token": start.message.token,
+                "idempotency_key": start.message.idempotency_key,
+                "job_id": start.target.job_id,
+                "channel": start.message.channel.value,
+                "plugin": start.plugin,
+                "event": start.target.event,
+                "appointment_key": start.target.appointment_key,
+                "occurrence": start.target.occurrence,
+                "patient_key": start.target.patient_key,
+                "status": SENDING,
+                "recipient": start.message.to,
+                "body_digest": text_digest(start.message.text),
+                "testing": start.message.testing,
+                "attempt": start.attempt,
+                "started_at": now,
+                "updated_at": now,
+            }
+        )
+    if fresh:
+        connection.execute(insert(deliveries), fresh)
+
+
+def accepted_many(
+    connection: Connection, results: list[tuple[str, SendResult, float]], now: datetime
+) -> None:
+    """``accepted`` for a batch, in one statement."""
+    if not results:
+        return
+    connection.execute(
+        update(deliveries)
+        .where(deliveries.c.token == bindparam("b_token"))
+        .values(
+            status=ACCEPTED,
+            provider_ref=bindparam("b_ref"),
+            segments=bindparam("b_segments"),
+            cost=bindparam("b_cost"),
+            accepted_at=now,
+            updated_at=now,
+        ),
+        [
+            {"b_token": token, "b_ref": r.provider_ref, "b_segments": r.segments, "b_cost": cost}
+            for token, r, cost in results
+        ],
+    )
+
+
 def _keep_script(
     connection: Connection, message: OutboundMessage, token: str, now: datetime
 ) -> None:
@@ -285,6 +359,18 @@ def sends_of_job(connection: Connection, job_id: int) -> int:
         .where(deliveries.c.job_id == job_id, deliveries.c.status.in_(WENT_OUT))
     ).scalar()
     return int(count or 0)
+
+
+def sends_of_jobs(connection: Connection, job_ids: list[int]) -> dict[int, int]:
+    """``sends_of_job`` for several jobs in one query."""
+    if not job_ids:
+        return {}
+    rows = connection.execute(
+        select(deliveries.c.job_id, func.count())
+        .where(deliveries.c.job_id.in_(job_ids), deliveries.c.status.in_(WENT_OUT))
+        .group_by(deliveries.c.job_id)
+    )
+    return {job_id: int(count) for job_id, count in rows}
 
 
 def last_to(

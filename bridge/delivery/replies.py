@@ -82,7 +82,7 @@ def parse(text: str, opt_out_words: Collection[str] = OPT_OUT_WORDS) -> Intent:
     rest_words = set(rest)
     if first in CONFIRM_WORDS and not rest_words & (CANCEL_WORDS | opt_out):
         return Intent.CONFIRM
-    if first in CANCEL_WORDS and first not in opt_out and not rest_words & CONFIRM_WORDS:
+    if first in CANCEL_WORDS and not rest_words & (CONFIRM_WORDS | opt_out):
         return Intent.CANCEL
     return Intent.STAFF
 

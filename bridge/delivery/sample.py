@@ -13,8 +13,8 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from bridge.delivery.compose import message_tags, recipient
 from bridge.delivery.direct import Direct, send_direct
-from bridge.dispatcher import message_tags, recipient
 from bridge.errors import ConfigError, DeliveryError, Skipped
 from bridge.model import Channel
 from bridge.plugin import Reference

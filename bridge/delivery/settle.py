@@ -4,7 +4,9 @@ A job is ``unknown`` after its sender vanished mid-send (its lease ran out) or a
 ambiguous time-out. In order:
 
 1. No attempt in flight in the ledger: the request never left (the crash came before the
-   attempt was recorded, or after an earlier attempt was settled): the job is planned again.
+   attempt was recorded, or after an earlier attempt was settled): the job is planned again,
+   unless the channel keeps idempotency keys and has the message (a job claimed by a version
+   without the ledger).
 2. The attempt already has a provider id (a status callback, or the call script fetched by
    the provider, named it): it went out.
 3. The channel is asked (``find_sent``): it has the message (sent), or it does not (planned
@@ -58,8 +60,16 @@ def settle_due(runtime: Runtime) -> SettleReport:
                 else frozenset()
             )
         if attempt is None or attempt.status not in ledger.IN_FLIGHT:
-            _settle(runtime, job, None, JobStatus.PLANNED, "the request never left: planned again")
-            report.replanned += 1
+            # No attempt in flight: this dispatcher never let the request leave. A channel
+            # that keeps idempotency keys is asked all the same (a job claimed by an older
+            # version, which kept no ledger, may have gone out).
+            if _channel_has(runtime, job):
+                _settle(runtime, job, None, JobStatus.SENT, "the channel has it")
+                report.sent += 1
+            else:
+                detail = "the request never left: planned again"
+                _settle(runtime, job, None, JobStatus.PLANNED, detail)
+                report.replanned += 1
             continue
         if attempt.provider_ref:
             _settle(runtime, job, attempt, JobStatus.SENT, "the provider named the message")
@@ -102,6 +112,16 @@ def settle_due(runtime: Runtime) -> SettleReport:
             _settle(runtime, job, attempt, JobStatus.PLANNED, "the channel never got it")
             report.replanned += 1
     return report
+
+
+def _channel_has(runtime: Runtime, job: Job) -> bool:
+    """Whether the channel holds the job's next message by its idempotency key."""
+    with runtime.store.begin("count sends") as connection:
+        key = ledger.attempt_key(job.dedupe_key, ledger.sends_of_job(connection, job.id) + 1)
+    try:
+        return runtime.channels[job.channel].lookup(key) is not None
+    except (NotImplementedError, DeliveryError):
+        return False
 
 
 def _settle(

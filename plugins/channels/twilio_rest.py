@@ -32,7 +32,6 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from bridge.errors import (
@@ -42,6 +41,7 @@ from bridge.errors import (
     TransientDeliveryError,
 )
 from bridge.plugin import PluginConfig
+from plugins.channels.http_form import Answer, FormClient, NoAnswer, NotSent
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,11 @@ class TwilioClient:
 
     def __init__(self, config: TwilioConfig) -> None:
         self.config = config
-        self.http = httpx.Client(
-            base_url=config.api_base,
+        self.http = FormClient(
+            config.api_base,
+            timeout=config.timeout_seconds,
+            connect_timeout=min(config.timeout_seconds, 5.0),
             auth=(config.account_sid, config.auth_token.get_secret_value()),
-            timeout=httpx.Timeout(config.timeout_seconds, connect=min(config.timeout_seconds, 5)),
-            headers={"Accept": "application/json", "User-Agent": "reminder-bridge"},
         )
 
     def path(self, resource: str) -> str:
@@ -87,14 +87,14 @@ class TwilioClient:
     def create(self, resource: str, form: Mapping[str, str]) -> dict[str, Any]:
         """POST a new resource; returns its JSON, or raises from the error tree."""
         try:
-            response = self.http.post(self.path(resource), data=dict(form))
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientDeliveryError(f"twilio: cannot connect ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:  # read/write time-out, connection dropped mid-way
+            answer = self.http.post_form(self.path(resource), form)
+        except NotSent as exc:
+            raise TransientDeliveryError(f"twilio: {exc}") from exc
+        except NoAnswer as exc:
             raise DeliveryOutcomeUnknown(
-                f"twilio: no answer after the request was sent ({type(exc).__name__})"
+                f"twilio: no answer after the request was sent ({exc})"
             ) from exc
-        return self._resource(response, resource)
+        return self._resource(answer, resource)
 
     def list(self, resource: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         """Every item of a list resource, newest first, following ``next_page_uri``."""
@@ -105,26 +105,27 @@ class TwilioClient:
             if url is None:
                 return
             try:
-                response = self.http.get(url, params=query)
-            except httpx.TransportError as exc:
+                answer = self.http.get(url, query)
+            except (NotSent, NoAnswer) as exc:
                 raise TransientDeliveryError(f"twilio: cannot list {resource} ({exc})") from exc
-            page = self._json(response, resource)
-            if response.status_code >= 400:
+            if answer.status >= 400:
                 raise TransientDeliveryError(
-                    f"twilio: listing {resource} failed (HTTP {response.status_code})"
+                    f"twilio: listing {resource} failed (HTTP {answer.status})"
                 )
+            page = _json(answer)
             items = page.get(key)
             if not isinstance(items, list):
                 raise TransientDeliveryError(f"twilio: {resource} list without '{key}'")
             yield from (item for item in items if isinstance(item, dict))
-            url, query = page.get("next_page_uri"), None
+            next_uri = page.get("next_page_uri")
+            url, query = (next_uri if isinstance(next_uri, str) else None), None
 
-    def _resource(self, response: httpx.Response, resource: str) -> dict[str, Any]:
-        status = response.status_code
+    def _resource(self, answer: Answer, resource: str) -> dict[str, Any]:
+        status = answer.status
         if status in (429, 503):
             raise TransientDeliveryError(
-                f"twilio: {_describe(response)} (HTTP {status})",
-                retry_after=_retry_after(response),
+                f"twilio: {_describe(answer)} (HTTP {status})",
+                retry_after=_retry_after(answer),
             )
         if status in (401, 403):
             log.error("twilio refused the credentials of account %s", self.config.account_sid)
@@ -133,47 +134,41 @@ class TwilioClient:
             )
         if status >= 500:
             raise DeliveryOutcomeUnknown(f"twilio: server error (HTTP {status})")
+        body = _json(answer)
         if status >= 400:
-            body = self._json(response, resource, strict=False)
             code = str(body.get("code") or "")
             message = str(body.get("message") or f"HTTP {status}")
             cls = RecipientOptedOut if code in OPTED_OUT_CODES else PermanentDeliveryError
             error = cls(f"twilio error {code or status}: {message}")
             error.code = code or str(status)
             raise error
-        body = self._json(response, resource, strict=False)
         if not isinstance(body.get("sid"), str) or not body["sid"]:
             raise DeliveryOutcomeUnknown(
                 f"twilio: HTTP {status} without a {resource} sid: the message may exist"
             )
         return body
 
-    @staticmethod
-    def _json(response: httpx.Response, resource: str, strict: bool = True) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError as exc:
-            if strict:
-                raise TransientDeliveryError(f"twilio: {resource}: not JSON") from exc
-            return {}
-        return body if isinstance(body, dict) else {}
-
     def close(self) -> None:
         self.http.close()
 
 
-def _describe(response: httpx.Response) -> str:
+def _json(answer: Answer) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError:
-        return "request not processed"
-    if isinstance(body, dict) and body.get("message"):
+        body = answer.json()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _describe(answer: Answer) -> str:
+    body = _json(answer)
+    if body.get("message"):
         return f"error {body.get('code', '')}: {body['message']}"
     return "request not processed"
 
 
-def _retry_after(response: httpx.Response) -> float:
-    value = response.headers.get("Retry-After", "")
+def _retry_after(answer: Answer) -> float:
+    value = answer.headers.get("retry-after", "")
     try:
         return max(float(value), 1.0)
     except ValueError:

@@ -26,7 +26,6 @@ import hmac
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-import httpx
 from pydantic import Field, SecretStr
 
 from bridge.errors import (
@@ -38,6 +37,7 @@ from bridge.errors import (
 from bridge.model import Channel
 from bridge.plugin import ChannelPlugin, OutboundMessage, PluginConfig, PluginContext, SendResult
 from bridge.segments import is_gsm7
+from plugins.channels.http_form import Answer, FormClient, NoAnswer, NotSent
 
 RETRY_NOW = {"1": 1.0, "5": 5.0}
 HOLD = {"4": 300.0, "9": 3600.0}
@@ -70,10 +70,10 @@ class VonageSms(ChannelPlugin[VonageSmsConfig]):
 
     def __init__(self, config: VonageSmsConfig, context: PluginContext) -> None:
         super().__init__(config, context)
-        self.http = httpx.Client(
-            base_url=config.api_base.rstrip("/"),
-            timeout=httpx.Timeout(config.timeout_seconds, connect=min(config.timeout_seconds, 5)),
-            headers={"Accept": "application/json", "User-Agent": "reminder-bridge"},
+        self.http = FormClient(
+            config.api_base,
+            timeout=config.timeout_seconds,
+            connect_timeout=min(config.timeout_seconds, 5.0),
         )
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -91,14 +91,14 @@ class VonageSms(ChannelPlugin[VonageSmsConfig]):
             form["callback"] = f"{self.config.webhook_base.rstrip('/')}/webhooks/vonage/dlr"
             form["status-report-req"] = "1"
         try:
-            response = self.http.post("/sms/json", data=form)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientDeliveryError(f"vonage: cannot connect ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
+            answer = self.http.post_form("/sms/json", form)
+        except NotSent as exc:
+            raise TransientDeliveryError(f"vonage: {exc}") from exc
+        except NoAnswer as exc:
             raise DeliveryOutcomeUnknown(
-                f"vonage: no answer after the request was sent ({type(exc).__name__})"
+                f"vonage: no answer after the request was sent ({exc})"
             ) from exc
-        return _result(response)
+        return _result(answer)
 
     webhook_provider = "vonage"
 
@@ -139,8 +139,8 @@ def sign(secret: str, method: str, params: Mapping[str, str]) -> str:
     return hmac.new(secret.encode(), text.encode("utf-8"), method).hexdigest()
 
 
-def _result(response: httpx.Response) -> SendResult:
-    status = response.status_code
+def _result(answer: Answer) -> SendResult:
+    status = answer.status
     if status == 429:
         raise TransientDeliveryError("vonage: too many requests (HTTP 429)", retry_after=1.0)
     if status >= 500:
@@ -148,8 +148,8 @@ def _result(response: httpx.Response) -> SendResult:
     if status == 401:
         raise TransientDeliveryError("vonage: credentials refused (HTTP 401)", retry_after=300.0)
     try:
-        body: Any = response.json()
-    except ValueError as exc:
+        body: Any = answer.json()
+    except (ValueError, UnicodeDecodeError) as exc:
         if status >= 400:
             raise PermanentDeliveryError(f"vonage: HTTP {status}") from exc
         raise DeliveryOutcomeUnknown(f"vonage: HTTP {status} with a body that is not JSON") from exc

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bridge.delivery.jobstate import Round, current_round
 from bridge.delivery.tables import deliveries
 from bridge.demo.host import OpenEmrHost
 from bridge.store.schema import job_events
@@ -75,21 +76,25 @@ def test_testing_mode_sends_to_the_testing_phone(
 def test_a_rate_limit_holds_the_channel_without_spending_a_redial(
     sqlite_host: OpenEmrHost, make_bridge: Any, twilio: FakeTwilio
 ) -> None:
-    patients(sqlite_host, 2)
-    sqlite_host.add_appointment(1, D28, "09:00")
-    sqlite_host.add_appointment(2, D28, "10:00")
+    patients(sqlite_host, 3)
+    for pid in (1, 2, 3):
+        sqlite_host.add_appointment(pid, D28, f"{8 + pid:02d}:00")
     bridge: Bridge = make_bridge(reminders=SMS_ONLY)
     bridge.cycle()
-    twilio.queue("429")
+    twilio.queue("429", "429", "429")
     report = bridge.dispatch()
-    assert (report.sent, report.retried) == (0, 1)  # the second job waits with the channel
+    # The batch's requests were already in flight side by side: all three met the limit.
+    assert (report.sent, report.retried) == (0, 3)
     bridge.clock.advance(timedelta(seconds=1))
-    assert bridge.dispatch().sent == 0  # Retry-After: 2 seconds
+    assert bridge.dispatch().sent == 0  # Retry-After: 2 seconds, for the whole channel
     bridge.clock.advance(timedelta(seconds=2))
-    assert bridge.dispatch().sent == 2
-    assert len(twilio.messages) == 2
+    assert bridge.dispatch().sent == 3
+    assert len(twilio.messages) == 3
     first = bridge.jobs()[0]
     assert "rate-limited" in events(bridge, first["id"])
+    # A limit is not the message's fault: no redial was spent.
+    with bridge.runtime.store.begin() as connection:
+        assert current_round(connection, first["id"]) == Round(1, 1)
 
 
 def test_an_ambiguous_time_out_is_never_sent_twice(
@@ -154,14 +159,20 @@ def test_a_carrier_opt_out_is_recorded(
 ) -> None:
     patients(sqlite_host, 1)
     sqlite_host.add_appointment(1, D28, "09:00")
-    sqlite_host.add_appointment(1, D28.replace(day=29), "09:00")
+    sqlite_host.add_appointment(1, D28 + timedelta(days=3), "09:00")  # planned tomorrow
     bridge: Bridge = make_bridge(reminders=SMS_ONLY)
     bridge.cycle()
     twilio.queue("error:21610")
     bridge.dispatch()
     assert len(twilio.messages) == 0
-    statuses = sorted(job["status"] for job in bridge.jobs())
-    assert statuses == ["failed", "skipped"]  # the second reminder is not even tried
+    bridge.clock.advance(timedelta(days=1))
+    bridge.cycle()
+    assert bridge.dispatch().sent == 0
+    jobs = sorted(
+        (job["occurrence"].day, job["status"], job["last_error"]) for job in bridge.jobs()
+    )
+    assert jobs[0][:2] == (28, "failed") and "21610" in jobs[0][2]
+    assert jobs[1] == (31, "skipped", "patient opted out of sms")  # never tried
 
 
 def test_server_errors_are_settled_by_asking(

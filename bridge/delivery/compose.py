@@ -1,0 +1,136 @@
+"""A job's message: who gets it, what it says, what it carries; and the note left on the host.
+
+Testing mode routes every message to the testing phone or email (the renderer marks the text:
+``TEST:`` before an SMS or call script, ``[TEST]`` before an email subject). Each message
+carries its attempt's idempotency key and opaque token, and the clinic's caller ID for calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bridge.delivery import ledger
+from bridge.errors import Skipped, SourceError
+from bridge.model import Appointment, Channel, Patient
+from bridge.plugin import OutboundMessage, Reference, SentNote
+from bridge.runtime import Runtime
+from bridge.store.jobs import Job
+from bridge.store.rejects import record_reject
+from bridge.template import MessageContext, Rendered
+
+log = logging.getLogger(__name__)
+
+AFTER_SEND = "after-send"
+
+
+def recipient(settings: Any, channel: Channel, patient: Patient | None, testing: bool) -> str:
+    """Who gets it: the patient in live mode, the testing contact in testing mode."""
+    if testing:
+        contact = settings.testing.email if channel == Channel.EMAIL else settings.testing.phone
+        if not contact:
+            key = "testing.email" if channel == Channel.EMAIL else "testing.phone"
+            raise Skipped(f"testing mode and no {key} set")
+        return str(contact)
+    if patient is None:
+        raise Skipped("no patient")
+    if channel == Channel.EMAIL:
+        target = patient.email
+    elif channel == Channel.SMS:
+        target = patient.mobile
+    else:
+        target = patient.mobile or patient.home_phone
+    if not target:
+        raise Skipped(f"no {channel.value} contact")
+    return target
+
+
+def message_tags(settings: Any, appointment_key: str, rule: str) -> dict[str, str]:
+    """Tags every message carries: what it is about, and the clinic's caller ID for calls."""
+    tags = {"appointment": appointment_key, "rule": rule}
+    if settings.clinic.caller_id:
+        tags["caller_id"] = str(settings.clinic.caller_id)
+    return tags
+
+
+def compose(
+    runtime: Runtime,
+    job: Job,
+    appt: Appointment,
+    patient: Patient,
+    reference: Reference,
+    zone: ZoneInfo,
+    attempt: int,
+    secret: str,
+) -> tuple[OutboundMessage, Rendered]:
+    """Render the job's template and build its message for attempt number ``attempt``."""
+    settings = runtime.settings
+    testing = settings.mode == "testing"
+    provider = reference.providers.get(appt.provider_keys[0]) if appt.provider_keys else None
+    context = MessageContext(
+        appointment=appt,
+        patient=patient,
+        provider=provider,
+        facility=reference.facilities.get(appt.facility_key or ""),
+        service=reference.services.get(appt.service_key or ""),
+        clinic=settings.clinic,
+        timezone=zone,
+        link=runtime.link_for(job, appt, patient),
+        testing=testing,
+    )
+    templates = runtime.templates
+    rendered = templates.render(job.event, job.channel, context)
+    voicemail = None
+    if job.channel == Channel.VOICE:
+        voicemail = templates.render(job.event, job.channel, context, voicemail=True).text
+    key = ledger.attempt_key(job.dedupe_key, attempt)
+    message = OutboundMessage(
+        idempotency_key=key,
+        channel=job.channel,
+        to=recipient(settings, job.channel, patient, testing),
+        text=rendered.text,
+        subject=rendered.subject,
+        html=rendered.html,
+        sender=settings.clinic.name,
+        voicemail=voicemail,
+        testing=testing,
+        job_id=job.id,
+        tags=message_tags(settings, job.appointment_key, job.rule),
+        token=ledger.token_for(key, secret),
+    )
+    return message, rendered
+
+
+def note_on_host(
+    runtime: Runtime,
+    job: Job,
+    appt: Appointment,
+    patient: Patient,
+    rendered: Rendered,
+    message: OutboundMessage,
+    sent_at: datetime,
+    zone: ZoneInfo,
+) -> None:
+    """Tell the host (flags, log row); a failure here never un-sends the message."""
+    writer = runtime.writer
+    if writer is None:
+        return
+    note = SentNote(
+        appointment=appt,
+        patient=patient,
+        channel=job.channel,
+        text=rendered.text,
+        subject=rendered.subject,
+        sender=message.sender or "",
+        gateway=runtime.settings.channels[job.channel].plugin,
+        sent_at=sent_at,
+        timezone=zone,
+    )
+    try:
+        writer.note_sent(note)
+    except SourceError as exc:
+        log.warning("job %s: could not record the send on the host: %s", job.id, exc)
+        with runtime.store.begin("record reject") as connection:
+            record_reject(connection, AFTER_SEND, f"job {job.id}", str(exc), sent_at)
