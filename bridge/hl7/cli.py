@@ -146,7 +146,7 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
                     continue
                 item = intake.receive(found.raw, found.origin, clock.now())
                 requeue(connection, message_id, item)
-        apply_all(store, clock)
+        apply_all(store, clock, intake)
         still = 0
         with store.begin("read HL7 messages") as connection:
             for message_id in dict.fromkeys(ids):

@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +54,10 @@ class Committer:
         clock: Clock,
         on_stored: Callable[[], None] = lambda: None,
         max_batch: int = MAX_BATCH,
+        writing: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.store = store
+        self.writing = writing or nullcontext()
         self.clock = clock
         self.on_stored = on_stored
         self.max_batch = max_batch
@@ -70,12 +73,13 @@ class Committer:
         self._queue.put(None)
         self._thread.join(timeout=30)
 
-    async def submit(self, item: Received) -> Stored:
-        """Store ``item``; returns once it is committed. ``StoreError`` when it could not be."""
+    def submit(self, item: Received) -> asyncio.Future[Stored]:
+        """Hand ``item`` over (from the event loop); the future is done once it is committed,
+        or fails with ``StoreError`` when it could not be."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Stored] = loop.create_future()
         self._queue.put(_Waiting(item, loop, future))
-        return await future
+        return future
 
     def _run(self) -> None:
         while True:
@@ -122,11 +126,18 @@ class Committer:
     def _store(self, items: list[Received]) -> list[Stored]:
         with store_errors("store HL7 messages"):
             if self._connection is None:
-                self._connection = self.store.engine.connect()
+                # Autocommit: a batch is one INSERT statement, atomic on its own and committed
+                # with it, one round trip instead of three (BEGIN, INSERT, COMMIT). The rare
+                # statements for resends that follow are each atomic too.
+                self._connection = self.store.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT"
+                )
                 if self._connection.dialect.name == "sqlite":
                     self._connection.exec_driver_sql("PRAGMA synchronous=FULL")
-                    self._connection.commit()
-            with self._connection.begin():
+                    # Checkpoints (copying the WAL into the database, with their own syncs)
+                    # are left to the other connections, off the ACK's path.
+                    self._connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            with self.writing:
                 return store_batch(self._connection, items, self.clock.now())
 
     def _close(self) -> None:

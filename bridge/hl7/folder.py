@@ -86,7 +86,7 @@ class FolderReader:
         with _lock_for(folder):
             for path in self._ready_files(folder):
                 self._read_file(store, path, report)
-            applied = apply_all(store, self.clock)
+            applied = apply_all(store, self.clock, self.intake)
         report.applied = applied.applied
         if report.files:
             log.info(

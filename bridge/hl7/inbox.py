@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, select, tuple_, update
@@ -31,21 +32,18 @@ class Stored:
 
 
 def store_batch(connection: Connection, batch: Sequence[Received], now: datetime) -> list[Stored]:
-    """Store ``batch`` (in this transaction); one result per item, in order."""
+    """Store ``batch``; one result per item, in order. The new messages go in as one INSERT
+    statement (atomic, in a transaction or in autocommit), resends are updated after it."""
     first_of: dict[tuple[str, str, str], int] = {}
     rows: list[dict[str, Any]] = []
     for index, item in enumerate(batch):
         if item.identity not in first_of:
             first_of[item.identity] = index
             rows.append(_row(item))
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(messages)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["sender", "control_id", "digest"])
-        .returning(messages.c.id, messages.c.sender, messages.c.control_id, messages.c.digest)
-    )
-    inserted = {(r.sender, r.control_id, r.digest): r.id for r in connection.execute(statement)}
+    statement = _insert(connection.dialect.name)
+    inserted = {
+        (r.sender, r.control_id, r.digest): r.id for r in connection.execute(statement, rows)
+    }
     existing = _existing(connection, [i for i in first_of if i not in inserted])
     results: list[Stored] = []
     settled: dict[tuple[str, str, str], Stored] = {}
@@ -64,12 +62,23 @@ def store_batch(connection: Connection, batch: Sequence[Received], now: datetime
     return results
 
 
+@lru_cache(maxsize=4)
+def _insert(dialect_name: str) -> Any:
+    """One INSERT ... ON CONFLICT DO NOTHING RETURNING per dialect, built once: SQLAlchemy then
+    reuses its compiled form, and a batch goes out as one executemany."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(messages)
+        .on_conflict_do_nothing(index_elements=["sender", "control_id", "digest"])
+        .returning(messages.c.id, messages.c.sender, messages.c.control_id, messages.c.digest)
+    )
+
+
 def _row(item: Received) -> dict[str, Any]:
     header = item.header
-    mapped = item.mapped
     if item.problem is not None:
         status = MessageStatus.QUARANTINED
-    elif mapped is not None and mapped.meaning == "ignore":
+    elif item.meaning == "ignore":
         status = MessageStatus.IGNORED
     else:
         status = MessageStatus.PENDING
@@ -84,13 +93,12 @@ def _row(item: Received) -> dict[str, Any]:
         "kind": header.kind[:16] if header.message_type else "",
         "version": header.version[:16],
         "message_time": item.message_time,
-        "appointment_key": (mapped.key or None) if mapped else None,
+        "appointment_key": item.key or None,
         "status": status.value,
         "code": item.problem.code if item.problem else None,
         "reason": item.problem.reason if item.problem else None,
         "charset": item.charset,
         "raw": item.raw,
-        "state": mapped.to_json() if mapped and status == MessageStatus.PENDING else None,
     }
 
 
@@ -117,7 +125,7 @@ def _resent(connection: Connection, row: Any, item: Received, now: datetime) -> 
         connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
         return Stored(row.id, True, None, True)
     fresh = _row(item)
-    for name in ("status", "code", "reason", "state", "appointment_key", "kind", "version"):
+    for name in ("status", "code", "reason", "appointment_key", "kind", "version"):
         values[name] = fresh[name]
     connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
     return Stored(row.id, item.accepted, item.problem, True)
@@ -128,7 +136,7 @@ def requeue(connection: Connection, message_id: int, item: Received) -> Stored:
     fresh = _row(item)
     values = {
         name: fresh[name]
-        for name in ("status", "code", "reason", "state", "appointment_key", "kind", "version")
+        for name in ("status", "code", "reason", "appointment_key", "kind", "version")
     }
     values["applied_at"] = None
     connection.execute(update(messages).where(messages.c.id == message_id).values(**values))
@@ -159,7 +167,7 @@ class StoredMessage:
     applied_at: datetime | None
 
 
-_LISTED = [c for c in messages.c if c.name != "state"]
+_LISTED = list(messages.c)
 
 
 def recent(

@@ -1,8 +1,11 @@
-"""From received bytes to a verdict: decode, parse, check, map. Pure CPU, no store.
+"""From received bytes to a verdict (``receive``), and later to their meaning (``read``).
 
-The listener runs this before the store (so the verdict is stored with the raw bytes, in the same
-transaction, and the ACK can say AE with the reason); the folder source and ``bridge hl7 replay``
-run the very same code.
+``receive`` runs before the store, on the listener's hot path: decode, parse, the structure
+checks and the business checks (``Mapper.check``), so the verdict is stored with the raw bytes in
+the same transaction and the ACK can say AE with the reason. ``read`` maps the whole message
+(patient, contacts, resources...) for the applier, after the ACK: what it reads beyond the
+checks is read tolerantly and cannot refuse the message. The folder source and ``bridge hl7
+replay`` run the very same code.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Received:
-    """One message as received, with its verdict: ``mapped`` when accepted, else ``problem``."""
+    """One message as received, with its verdict: accepted (its meaning and appointment key),
+    or refused with ``problem``."""
 
     raw: bytes
     origin: str
@@ -36,8 +40,9 @@ class Received:
     digest: str
     charset: str
     message_time: datetime | None
-    mapped: Mapped | None
     problem: Problem | None
+    meaning: str = ""
+    key: str = ""
     note: str = ""
 
     @property
@@ -65,22 +70,19 @@ class Intake:
         """The verdict on one message. Never raises: a bug while mapping is a 207 verdict."""
         decoded = decode(raw, self.charset)
         header = Header()
+        meaning = key = ""
+        problem = None
         try:
             message = parse(decoded.text)
             header = read_header(message)
             check_structure(message, header, self.mapping)
-            mapped = self.mapper.map(message, header)
-            problem = None
+            meaning, key = self.mapper.check(message, header)
         except ParseError as exc:
-            mapped, problem = None, Problem(SEGMENT_SEQUENCE, str(exc), "MSH", 1)
+            problem = Problem(SEGMENT_SEQUENCE, str(exc), "MSH", 1)
         except Rejected as exc:
-            mapped, problem = None, exc.problem
+            problem = exc.problem
         except Exception as exc:  # a mapping bug must not take the listener down
-            log.exception("internal error reading message %r", header.control_id[:40])
-            mapped = None
-            problem = Problem(
-                INTERNAL, f"internal error reading the message ({type(exc).__name__})"
-            )
+            problem = _internal(exc, header)
         return Received(
             raw=raw,
             origin=origin,
@@ -89,10 +91,27 @@ class Intake:
             digest=content_digest(decoded.text),
             charset=decoded.charset,
             message_time=header.message_time(self.zone),
-            mapped=mapped,
             problem=problem,
+            meaning=meaning,
+            key=key,
             note=decoded.note,
         )
+
+    def read(self, raw: bytes) -> tuple[Mapped | None, Problem | None]:
+        """The whole meaning of a message that passed ``receive`` (for the applier). A problem
+        now means the mapping changed since, or a bug: the message is quarantined then."""
+        header = Header()
+        try:
+            message = parse(decode(raw, self.charset).text)
+            header = read_header(message)
+            check_structure(message, header, self.mapping)
+            return self.mapper.map(message, header), None
+        except ParseError as exc:
+            return None, Problem(SEGMENT_SEQUENCE, str(exc), "MSH", 1)
+        except Rejected as exc:
+            return None, exc.problem
+        except Exception as exc:
+            return None, _internal(exc, header)
 
     def oversized(self, head: bytes, size: int, limit: int, origin: str, now: datetime) -> Received:
         """A frame larger than the cap: answered AE from its first bytes (enough for the MSH),
@@ -107,9 +126,13 @@ class Intake:
             digest=hashlib.blake2b(head, digest_size=16).hexdigest(),
             charset=first.charset,
             message_time=first.message_time,
-            mapped=None,
             problem=Problem(INTERNAL, text),
         )
+
+
+def _internal(exc: Exception, header: Header) -> Problem:
+    log.exception("internal error reading message %r", header.control_id[:40])
+    return Problem(INTERNAL, f"internal error reading the message ({type(exc).__name__})")
 
 
 def content_digest(text: str) -> str:

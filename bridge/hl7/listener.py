@@ -55,10 +55,12 @@ class Listener:
         self.clock = clock
         self.application = application
         self.tls = tls
-        self.connections: set[asyncio.StreamWriter] = set()
+        # Each open connection and when it last sent something (the event loop's clock).
+        self.connections: dict[asyncio.StreamWriter, float] = {}
         self.received = 0
         self._pause_file = os.environ.get(PAUSE_HOOK) or None
         self._server: asyncio.Server | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> int:
         """Bind and start accepting; returns the port (useful when ``port`` is 0)."""
@@ -70,10 +72,27 @@ class Listener:
             ssl_handshake_timeout=30 if self.tls else None,
             limit=READ_SIZE,
         )
+        self._watchdog = asyncio.get_running_loop().create_task(self._close_idle())
         bound: int = self._server.sockets[0].getsockname()[1]
         return bound
 
+    async def _close_idle(self) -> None:
+        """One timer for every connection's idle time-out (a time-out on each read would cost
+        a timer and a task per message)."""
+        limit = self.settings.idle_timeout_seconds
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = loop.time()
+            for writer, last in list(self.connections.items()):
+                if now - last > limit:
+                    log.info("closing idle MLLP connection from %s", _peer(writer))
+                    del self.connections[writer]
+                    writer.close()
+
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self._server is not None:
             self._server.close()
         for writer in list(self.connections):
@@ -89,20 +108,17 @@ class Listener:
             )
             writer.close()
             return
-        self.connections.add(writer)
+        loop = asyncio.get_running_loop()
+        self.connections[writer] = loop.time()
         frames = FrameReader(self.settings.max_frame_bytes)
         log.info("MLLP connection from %s", peer)
         try:
             while True:
-                try:
-                    data = await asyncio.wait_for(
-                        reader.read(READ_SIZE), self.settings.idle_timeout_seconds
-                    )
-                except TimeoutError:
-                    log.info("closing idle MLLP connection from %s", peer)
-                    break
+                data = await reader.read(READ_SIZE)
                 if not data:
                     break
+                if writer in self.connections:
+                    self.connections[writer] = loop.time()
                 junk = frames.junk
                 for frame in frames.feed(data):
                     await self._answer(frame, peer, writer)
@@ -115,7 +131,7 @@ class Listener:
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             log.info("MLLP connection from %s ended: %s", peer, type(exc).__name__)
         finally:
-            self.connections.discard(writer)
+            self.connections.pop(writer, None)
             writer.close()
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
@@ -156,7 +172,7 @@ class Listener:
         try:
             stored = await asyncio.wait_for(
                 self.committer.submit(item), self.settings.store_timeout_seconds
-            )
+            )  # a future, not a coroutine: no task per message
         except (StoreError, TimeoutError) as exc:
             log.error("HL7 message not stored, answering AR: %s", exc or "time-out")
             return UNAVAILABLE, NOT_STORED

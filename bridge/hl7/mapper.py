@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bridge.clock import local_date
 from bridge.hl7.contacts import read_contacts
 from bridge.hl7.header import Header
-from bridge.hl7.hl7time import parse_dtm
+from bridge.hl7.hl7time import Hl7Time, parse_dtm
 from bridge.hl7.parse import FieldRef, Message, Separators
 from bridge.hl7.problem import DATA_TYPE, REQUIRED_FIELD, Problem, Rejected
 from bridge.hl7.state import ENDING, Mapped, Resource
@@ -42,20 +42,26 @@ class Mapper:
         self.zone = zone
         self.region = region
 
+    def check(self, message: Message, header: Header) -> tuple[str, str]:
+        """The business checks alone (the listener runs them before the ACK): ``Rejected``
+        when the message cannot be used, else its meaning and appointment key. ``map`` makes
+        the same checks; everything else it reads is taken tolerantly."""
+        meaning = self.mapping.events[header.kind]
+        if meaning == "ignore":
+            return meaning, ""
+        key = self._key(message, header)[0]
+        self._patient_key(message, header)
+        self._start(message, header, meaning)
+        return meaning, key
+
     def map(self, message: Message, header: Header) -> Mapped:
         """The message's meaning; ``Rejected`` with the problem when it cannot be used."""
         meaning = self.mapping.events[header.kind]
         if meaning == "ignore":
             return Mapped(meaning)
-        roles = self.mapping.appointment
-        key, key_ref = self._first(message, roles.key, header.version)
-        if not key:
-            wanted = ", ".join(c.field for c in roles.key)
-            raise _problem(REQUIRED_FIELD, roles.key[0].ref, f"no appointment key (tried {wanted})")
-        if len(key) > KEY_LIMIT:
-            raise _problem(DATA_TYPE, key_ref, f"appointment key longer than {KEY_LIMIT}")
+        key, key_ref = self._key(message, header)
         status, status_class, eligible = self._status(message, header, meaning)
-        patient = self._patient(message, header)
+        patient, patient_id = self._patient(message, header)
         resources: list[tuple[str, Resource]] = []
         appointment = self._appointment(
             message, header, key, patient.key, meaning, (status, status_class, eligible), resources
@@ -68,10 +74,34 @@ class Mapper:
             status=status,
             status_class=status_class,
             resources=resources,
-            echo=self._echo(message, header, key_ref),
+            echo=self._echo(message, header, key_ref, patient_id),
         )
 
     # --- appointment ------------------------------------------------------------------------
+
+    def _key(self, message: Message, header: Header) -> tuple[str, FieldRef | None]:
+        roles = self.mapping.appointment
+        key, key_ref = self._first(message, roles.key, header.version)
+        if not key:
+            wanted = ", ".join(c.field for c in roles.key)
+            raise _problem(REQUIRED_FIELD, roles.key[0].ref, f"no appointment key (tried {wanted})")
+        if len(key) > KEY_LIMIT:
+            raise _problem(DATA_TYPE, key_ref, f"appointment key longer than {KEY_LIMIT}")
+        return key, key_ref
+
+    def _start(self, message: Message, header: Header, meaning: str) -> Hl7Time | None:
+        """The start; None for an ending event that sends no timing (the mirror's stays)."""
+        roles = self.mapping.appointment
+        text, ref = self._first(message, roles.start, header.version)
+        if not text:
+            if meaning in ENDING:
+                return None
+            wanted = ", ".join(c.field for c in roles.start)
+            raise _problem(REQUIRED_FIELD, roles.start[0].ref, f"no start time (tried {wanted})")
+        parsed = parse_dtm(text)
+        if parsed is None:
+            raise _problem(DATA_TYPE, ref, f"start {text!r} is not a date and time")
+        return parsed
 
     def _status(
         self, message: Message, header: Header, meaning: str
@@ -95,15 +125,9 @@ class Mapper:
         resources: list[tuple[str, Resource]],
     ) -> Appointment | None:
         roles = self.mapping.appointment
-        text, ref = self._first(message, roles.start, header.version)
-        if not text:
-            if meaning in ENDING:
-                return None  # "cancel 123": the mirror's own timing stays
-            wanted = ", ".join(c.field for c in roles.start)
-            raise _problem(REQUIRED_FIELD, roles.start[0].ref, f"no start time (tried {wanted})")
-        parsed = parse_dtm(text)
+        parsed = self._start(message, header, meaning)
         if parsed is None:
-            raise _problem(DATA_TYPE, ref, f"start {text!r} is not a date and time")
+            return None  # "cancel 123": the mirror's own timing stays
         start = parsed.to_utc(self.zone)
         end = None
         end_text, _ = self._first(message, roles.end, header.version)
@@ -198,14 +222,21 @@ class Mapper:
 
     # --- patient ----------------------------------------------------------------------------
 
-    def _patient(self, message: Message, header: Header) -> Patient:
-        roles = self.mapping.patient
-        key = self._identifier(message, header, roles.key)[0]
+    def _patient_key(self, message: Message, header: Header) -> tuple[str, str]:
+        """The patient's key and its identifier (CX) as sent."""
+        rule = self.mapping.patient.key
+        key, sent = self._identifier(message, header, rule)
         if not key:
-            wanted = ", ".join(c.field for c in roles.key.fields)
-            raise _problem(REQUIRED_FIELD, roles.key.fields[0].ref, f"no patient id ({wanted})")
+            wanted = ", ".join(c.field for c in rule.fields)
+            raise _problem(REQUIRED_FIELD, rule.fields[0].ref, f"no patient id ({wanted})")
         if len(key) > KEY_LIMIT:
-            raise _problem(DATA_TYPE, roles.key.fields[0].ref, "patient id longer than 64")
+            raise _problem(DATA_TYPE, rule.fields[0].ref, f"patient id longer than {KEY_LIMIT}")
+        return key, sent
+
+    def _patient(self, message: Message, header: Header) -> tuple[Patient, str]:
+        """The patient, and its identifier (CX) as sent."""
+        roles = self.mapping.patient
+        key, sent = self._patient_key(message, header)
         mrn = self._identifier(message, header, roles.mrn)[0] if roles.mrn else ""
         family, given = self._name(message)
         birth = parse_dtm(message.value(roles.birth_date)) if roles.birth_date else None
@@ -218,7 +249,7 @@ class Mapper:
                 street = message.spelled(reps[0], a.street)
                 city = message.spelled(reps[0], a.city)
                 postal = message.spelled(reps[0], a.postal_code)
-        return Patient(
+        patient = Patient(
             key=key,
             first_name=given,
             last_name=family,
@@ -241,6 +272,7 @@ class Mapper:
             city=city,
             postal_code=postal,
         )
+        return patient, sent
 
     def _identifier(
         self, message: Message, header: Header, rule: Identifier | None
@@ -306,7 +338,9 @@ class Mapper:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _echo(self, message: Message, header: Header, key_ref: FieldRef | None) -> dict[str, str]:
+    def _echo(
+        self, message: Message, header: Header, key_ref: FieldRef | None, patient_id: str
+    ) -> dict[str, str]:
         """Identifiers as sent (in standard separators), for write-back."""
         return {
             "sending_application": _standard(header.sending_application, message.separators),
@@ -315,9 +349,7 @@ class Mapper:
             "key_field": str(key_ref) if key_ref else "",
             "placer": _standard(_first_repetition(message, "SCH-1"), message.separators),
             "filler": _standard(_first_repetition(message, "SCH-2"), message.separators),
-            "patient_id": _standard(
-                self._identifier(message, header, self.mapping.patient.key)[1], message.separators
-            ),
+            "patient_id": _standard(patient_id, message.separators),
         }
 
     def _applicable(self, candidates: list[Candidate], header: Header) -> list[Candidate]:

@@ -9,23 +9,20 @@ that an older booking arriving later stays dead.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy import false as sa_false
 
-from bridge.codec import (
-    appointment_from_dict,
-    appointment_to_dict,
-    patient_from_dict,
-    patient_to_dict,
-)
-from bridge.hl7.state import Mapped
+from bridge.codec import appointment_from_dict, appointment_to_dict, patient_from_dict
+from bridge.hl7.intake import Intake
+from bridge.hl7.problem import Problem
 from bridge.hl7.tables import MessageStatus, appointments, messages, patients, resources
-from bridge.model import Appointment, Patient
+from bridge.model import Appointment, Patient, StatusClass
 from bridge.store.engine import upsert
 
 BATCH = 500
@@ -33,12 +30,21 @@ BATCH = 500
 
 @dataclass
 class ApplyReport:
+    """``handled`` counts every message taken (applied, stale, ignored or quarantined now)."""
+
+    handled: int = 0
     applied: int = 0
     stale: int = 0
     changed: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.applied or self.stale)
+        return self.handled > 0
+
+    def add(self, other: ApplyReport) -> None:
+        self.handled += other.handled
+        self.applied += other.applied
+        self.stale += other.stale
+        self.changed |= other.changed
 
 
 @dataclass
@@ -49,62 +55,126 @@ class _Held:
     data: dict[str, Any] | None
 
 
-def apply_pending(connection: Connection, now: datetime, limit: int = BATCH) -> ApplyReport:
-    """Apply up to ``limit`` pending messages, oldest first, in this transaction.
+def digest_of(text: str) -> str:
+    """The digest the mirror keeps for a state (its JSON): the sources hand it to the cycle,
+    which re-plans an occurrence whose digest changed."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A pending message made ready to apply: its state, or the problem reading it now."""
+
+    id: int
+    when: datetime
+    state: dict[str, Any] | None
+    problem: Problem | None
+
+
+def apply_pending(
+    connection: Connection, now: datetime, intake: Intake, limit: int = BATCH
+) -> ApplyReport:
+    """Read, map and apply up to ``limit`` pending messages in this one transaction."""
+    _take_turns(connection)
+    return apply_prepared(connection, prepare(load_pending(connection, limit), intake), now)
+
+
+def load_pending(connection: Connection, limit: int = BATCH) -> list[Any]:
+    """The oldest pending messages (id, raw bytes, times)."""
+    return list(
+        connection.execute(
+            select(messages.c.id, messages.c.raw, messages.c.message_time, messages.c.received_at)
+            .where(messages.c.status == MessageStatus.PENDING.value)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+    )
+
+
+def prepare(rows: list[Any], intake: Intake) -> list[Prepared]:
+    """Map each message (the CPU-heavy part: done outside any write transaction)."""
+    prepared = []
+    for row in rows:
+        mapped, problem = intake.read(row.raw)
+        state = mapped.to_state() if mapped is not None else None
+        prepared.append(Prepared(row.id, row.message_time or row.received_at, state, problem))
+    return prepared
+
+
+def apply_prepared(connection: Connection, prepared: list[Prepared], now: datetime) -> ApplyReport:
+    """Apply prepared messages, oldest first, in this transaction.
 
     Appliers take turns (the listener's thread, ``bridge hl7 replay``, a folder read, another
     bridge process on the same PostgreSQL store): each works from what the mirror holds, and two
-    at once could each miss the other's newer state."""
+    at once could each miss the other's newer state. A message another applier took meanwhile
+    is left alone."""
     _take_turns(connection)
-    rows = connection.execute(
-        select(messages.c.id, messages.c.state, messages.c.message_time, messages.c.received_at)
-        .where(messages.c.status == MessageStatus.PENDING.value)
-        .order_by(messages.c.id)
-        .limit(limit)
-    ).all()
     report = ApplyReport()
-    if not rows:
+    if not prepared:
         return report
-    batch = [
-        (row.id, Mapped.from_json(row.state), row.message_time or row.received_at) for row in rows
-    ]
-    held = _held_appointments(connection, {m.key for _, m, _ in batch if m.key})
+    still = set(
+        connection.execute(
+            select(messages.c.id).where(
+                messages.c.id.in_([p.id for p in prepared]),
+                messages.c.status == MessageStatus.PENDING.value,
+            )
+        ).scalars()
+    )
+    outcomes: list[dict[str, Any]] = []
+    batch = []
+    for item in prepared:
+        if item.id not in still:
+            continue
+        report.handled += 1
+        if item.state is None:
+            problem = item.problem
+            assert problem is not None
+            outcomes.append(_outcome(item.id, MessageStatus.QUARANTINED, now, problem=problem))
+        elif item.state["meaning"] == "ignore":
+            outcomes.append(_outcome(item.id, MessageStatus.IGNORED, now))
+        else:
+            batch.append((item.id, item.state, item.when))
+    # The state is used as dicts: no object is rebuilt unless an ending event has to change
+    # what the mirror holds (the hot path of a busy feed).
+    held = _held_appointments(connection, {state["key"] for _, state, _ in batch})
     patient_times = _held_patients(
-        connection, {m.patient.key for _, m, _ in batch if m.patient is not None}
+        connection, {state["patient"]["key"] for _, state, _ in batch if state["patient"]}
     )
     appointment_rows: dict[str, dict[str, Any]] = {}
     patient_rows: dict[str, dict[str, Any]] = {}
     resource_rows: dict[tuple[str, str], dict[str, Any]] = {}
-    outcomes: list[dict[str, Any]] = []
-    for message_id, mapped, when in batch:
+    for message_id, state, when in batch:
         stamp = (when, message_id)
-        if mapped.patient is not None and patient_times.get(mapped.patient.key, stamp) <= stamp:
-            patient_times[mapped.patient.key] = stamp
-            patient_rows[mapped.patient.key] = {
-                "key": mapped.patient.key,
-                "digest": mapped.patient.fingerprint(),
-                "data": json.dumps(patient_to_dict(mapped.patient), sort_keys=True),
+        patient = state["patient"]
+        if patient is not None and patient_times.get(patient["key"], stamp) <= stamp:
+            patient_times[patient["key"]] = stamp
+            text = json.dumps(patient, sort_keys=True)
+            patient_rows[patient["key"]] = {
+                "key": patient["key"],
+                "digest": digest_of(text),
+                "data": text,
                 "message_time": when,
                 "message_id": message_id,
                 "updated_at": now,
             }
-        for kind, item in mapped.resources:
-            resource_rows[(kind, item.key)] = {
+        for kind, item in state["resources"]:
+            resource_rows[(kind, item["key"])] = {
                 "kind": kind,
-                "key": item.key,
-                "data": json.dumps(asdict(item), sort_keys=True),
+                "key": item["key"],
+                "data": json.dumps(item, sort_keys=True),
                 "updated_at": now,
             }
-        current = held.get(mapped.key)
+        key = state["key"]
+        current = held.get(key)
         if current is not None and current.when > stamp:
             report.stale += 1
             outcomes.append(_outcome(message_id, MessageStatus.STALE, now, current.when[0]))
             continue
-        row = _appointment_row(mapped, current, when, message_id, now)
-        held[mapped.key] = _Held(stamp, json.loads(row["data"]) if row["data"] else None)
-        appointment_rows[mapped.key] = row
+        row, data = _appointment_row(state, current, when, message_id, now)
+        held[key] = _Held(stamp, data)
+        appointment_rows[key] = row
         report.applied += 1
-        report.changed.add(mapped.key)
+        report.changed.add(key)
         outcomes.append(_outcome(message_id, MessageStatus.APPLIED, now))
     upsert(
         connection,
@@ -137,16 +207,18 @@ def apply_pending(connection: Connection, now: datetime, limit: int = BATCH) -> 
         keys=("kind", "key"),
         update=("data", "updated_at"),
     )
-    connection.execute(
-        update(messages)
-        .where(messages.c.id == bindparam("message_id"))
-        .values(
-            status=bindparam("new_status"),
-            applied_at=bindparam("at"),
-            reason=bindparam("why"),
-        ),
-        outcomes,
-    )
+    if outcomes:
+        connection.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("message_id"))
+            .values(
+                status=bindparam("new_status"),
+                applied_at=bindparam("at"),
+                reason=bindparam("why"),
+                code=bindparam("error"),
+            ),
+            outcomes,
+        )
     return report
 
 
@@ -165,44 +237,54 @@ def _take_turns(connection: Connection) -> None:
 
 
 def _appointment_row(
-    mapped: Mapped, current: _Held | None, when: datetime, message_id: int, now: datetime
-) -> dict[str, Any]:
-    appointment = mapped.appointment
-    if appointment is None and current is not None and current.data is not None:
+    state: dict[str, Any], current: _Held | None, when: datetime, message_id: int, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The mirror row a message sets, and the appointment it now holds (as a dict)."""
+    data: dict[str, Any] | None = state["appointment"]
+    if data is None and current is not None and current.data is not None:
         # An ending event without timing: the held appointment, with the event's status.
-        assert mapped.status_class is not None
-        appointment = replace(
+        ended = replace(
             appointment_from_dict(current.data),
-            status=mapped.status,
-            status_class=mapped.status_class,
+            status=state["status"],
+            status_class=StatusClass(state["status_class"]),
             eligible=False,
         )
-    return {
-        "key": mapped.key,
-        "occurrence": appointment.occurrence if appointment else None,
-        "patient_key": appointment.patient_key
-        if appointment
-        else (mapped.patient.key if mapped.patient else None),
-        "deleted": mapped.deleted,
-        "digest": appointment.fingerprint() if appointment else None,
-        "data": json.dumps(appointment_to_dict(appointment), sort_keys=True)
-        if appointment
-        else None,
-        "echo": json.dumps(mapped.echo, sort_keys=True),
+        data = appointment_to_dict(ended)
+    text = json.dumps(data, sort_keys=True) if data else None
+    patient = state["patient"]
+    row = {
+        "key": state["key"],
+        "occurrence": date.fromisoformat(data["occurrence"]) if data else None,
+        "patient_key": data["patient_key"] if data else (patient["key"] if patient else None),
+        "deleted": state["meaning"] == "deleted",
+        "digest": digest_of(text) if text else None,
+        "data": text,
+        "echo": json.dumps(state["echo"], sort_keys=True),
         "message_time": when,
         "message_id": message_id,
         "updated_at": now,
     }
+    return row, data
 
 
 def _outcome(
-    message_id: int, status: MessageStatus, now: datetime, held_time: datetime | None = None
+    message_id: int,
+    status: MessageStatus,
+    now: datetime,
+    held_time: datetime | None = None,
+    problem: Problem | None = None,
 ) -> dict[str, Any]:
-    reason = None
+    reason = problem.reason if problem is not None else None
     if held_time is not None:
         shown = held_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         reason = f"older than the state held (set by a message of {shown}): no change"
-    return {"message_id": message_id, "new_status": status.value, "at": now, "why": reason}
+    return {
+        "message_id": message_id,
+        "new_status": status.value,
+        "at": now,
+        "why": reason,
+        "error": problem.code if problem is not None else None,
+    }
 
 
 def _held_appointments(connection: Connection, keys: set[str]) -> dict[str, _Held]:

@@ -12,38 +12,55 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from bridge.clock import Clock
 from bridge.errors import BridgeError
 from bridge.hl7.committer import Committer
 from bridge.hl7.feed import Feed
+from bridge.hl7.intake import Intake
 from bridge.hl7.listener import Listener, tls_context
-from bridge.hl7.mirror import ApplyReport, apply_pending
+from bridge.hl7.mirror import BATCH, ApplyReport, apply_prepared, load_pending, prepare
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
 
-APPLY_IDLE_SECONDS = 1.0
-# Between two rounds of applying: lets a burst gather into one batch instead of taking the
-# store's write lock from the storing thread after every commit.
-APPLY_PAUSE_SECONDS = 0.05
+# When to apply what was stored: once the feed has been quiet for QUIET seconds, and during a
+# burst at least every MAX_LAG seconds. Applying costs CPU the ACKs need (one interpreter lock
+# for all threads), and hundreds of messages applied together cost a third of what they cost
+# one by one; the mirror is still fresh within about a second.
+QUIET_SECONDS = 0.1
+MAX_LAG_SECONDS = 1.0
+# Python hands the GIL to another thread every 5 ms by default: the storing thread back from
+# its disk sync would wait behind the applying thread's CPU work for that long, per message.
+SWITCH_INTERVAL = 0.0005
 
 
-def apply_all(store: Store, clock: Clock) -> ApplyReport:
-    """Apply every pending message, batch by batch."""
+def apply_all(
+    store: Store, clock: Clock, intake: Intake, writing: AbstractContextManager[Any] | None = None
+) -> ApplyReport:
+    """Apply what is pending, batch by batch, until a batch is not full (messages arriving
+    meanwhile wait for the next round: applying them one by one as they come would cost more
+    and hold the write lock as often). Each batch is read and mapped outside any write
+    transaction; ``writing`` (the listener's write lock) is held only to apply it."""
     total = ApplyReport()
     while True:
-        with store.begin("apply HL7 messages") as connection:
-            report = apply_pending(connection, clock.now())
-        if not report:
+        with store.begin("read pending HL7 messages") as connection:
+            rows = load_pending(connection, BATCH)
+        if not rows:
             return total
-        total.applied += report.applied
-        total.stale += report.stale
-        total.changed |= report.changed
+        prepared = prepare(rows, intake)
+        with writing or nullcontext(), store.begin("apply HL7 messages") as connection:
+            total.add(apply_prepared(connection, prepared, clock.now()))
+        if len(rows) < BATCH:
+            return total
 
 
 class Hl7Service:
@@ -61,12 +78,21 @@ class Hl7Service:
         self.feed = feed
         self.clock = clock
         self.on_change = on_change
-        self._wake = threading.Event()
         self._stopping = threading.Event()
-        self.committer = Committer(store, clock, on_stored=self._wake.set)
+        # Set (monotonic time) by the storing thread when it stored something to apply; plain
+        # attributes, read by the applying thread every QUIET_SECONDS, so a busy feed does not
+        # wake it a thousand times a second.
+        self._unapplied_since: float | None = None
+        self._last_stored = 0.0
+        # One writer at a time in this process: the storing thread and the applying thread
+        # take turns here rather than in SQLite's busy handler, which sleeps a millisecond or
+        # more before it tries again.
+        self._writing = threading.Lock()
+        self.intake = feed.intake()
+        self.committer = Committer(store, clock, on_stored=self._stored, writing=self._writing)
         self.listener = Listener(
             feed.settings,
-            feed.intake(),
+            self.intake,
             self.committer,
             clock,
             feed.mapping.writeback.sending_application,
@@ -80,6 +106,8 @@ class Hl7Service:
     def start(self, host: str | None = None, port: int | None = None) -> int:
         """Start everything; returns the bound port. ``StoreError`` / ``OSError`` if it cannot."""
         settings = self.feed.settings
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self.committer.start()
         self._applier.start()
         self._loop_thread.start()
@@ -112,7 +140,6 @@ class Hl7Service:
             self._loop.close()
         self.committer.stop()
         self._stopping.set()
-        self._wake.set()
         if self._applier.is_alive():
             self._applier.join(timeout=30)
 
@@ -126,23 +153,34 @@ class Hl7Service:
         finally:
             self.stop()
 
+    def _stored(self) -> None:
+        """The storing thread committed messages to apply."""
+        now = time.monotonic()
+        self._last_stored = now
+        if self._unapplied_since is None:
+            self._unapplied_since = now
+
     def _apply_loop(self) -> None:
         self._apply_once()  # what a previous run stored but did not apply
-        while not self._stopping.is_set():
-            self._wake.wait(APPLY_IDLE_SECONDS)
-            self._stopping.wait(APPLY_PAUSE_SECONDS)
-            self._wake.clear()
+        while not self._stopping.wait(QUIET_SECONDS):
+            since = self._unapplied_since
+            if since is None:
+                continue
+            now = time.monotonic()
+            if now - self._last_stored < QUIET_SECONDS and now - since < MAX_LAG_SECONDS:
+                continue  # a burst: the ACKs first, the mirror at the latest MAX_LAG later
+            self._unapplied_since = None
             self._apply_once()
         self._apply_once()
 
     def _apply_once(self) -> None:
         try:
-            report = apply_all(self.store, self.clock)
+            report = apply_all(self.store, self.clock, self.intake, self._writing)
         except BridgeError as exc:
             log.error("applying HL7 messages failed, will retry: %s", exc)
             return
         if report:
-            log.debug("HL7: %d messages applied, %d stale", report.applied, report.stale)
+            log.debug("HL7: %d messages taken, %d applied", report.handled, report.applied)
             try:
                 self.on_change(report)
             except Exception:

@@ -2,8 +2,8 @@
 
 The planner, the dispatcher and ``bridge plan`` work the same whatever feeds them because an HL7
 source answers the same questions as the SQL source, from the mirror the listener (or the folder
-reader) keeps: ``scan`` returns a ``Sighting`` per mirrored occurrence whose digest is the
-mirrored state's fingerprint, so the cycle diffs and plans exactly as for a SQL host; a deleted
+reader) keeps: ``scan`` returns a ``Sighting`` per mirrored occurrence whose digest is a hash
+of the mirrored state, so the cycle diffs and plans exactly as for a SQL host; a deleted
 appointment is simply absent (the cycle sees it gone); ``fetch`` before a send reads the mirror
 again, so a cancellation that arrived a second ago stops the message.
 """

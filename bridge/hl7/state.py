@@ -1,21 +1,15 @@
-"""What one accepted message says about the host, as stored with it and applied to the mirror.
+"""What one accepted message says about the host, as the applier puts it into the mirror.
 
-Kept as JSON beside the raw message: the applier then needs no second parse, and a replay after a
-mapping fix rebuilds it from the raw bytes.
+Built from the raw message when it is applied (with the mapping of that moment), never stored:
+a replay after a mapping fix simply builds it again.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from bridge.codec import (
-    appointment_from_dict,
-    appointment_to_dict,
-    patient_from_dict,
-    patient_to_dict,
-)
+from bridge.codec import appointment_to_dict, patient_to_dict
 from bridge.model import Appointment, Facility, Patient, Provider, Service, StatusClass
 
 #: Meanings that end an appointment whatever its status says (the event wins).
@@ -54,38 +48,26 @@ class Mapped:
     def deleted(self) -> bool:
         return self.meaning == "deleted"
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "meaning": self.meaning,
-                "key": self.key,
-                "appointment": appointment_to_dict(self.appointment) if self.appointment else None,
-                "patient": patient_to_dict(self.patient) if self.patient else None,
-                "status": self.status,
-                "status_class": self.status_class.value if self.status_class else None,
-                "resources": [[kind, asdict(item)] for kind, item in self.resources],
-                "echo": self.echo,
-            },
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> Mapped:
-        data: dict[str, Any] = json.loads(text)
-        return cls(
-            meaning=data["meaning"],
-            key=data.get("key", ""),
-            appointment=appointment_from_dict(data["appointment"])
-            if data.get("appointment")
-            else None,
-            patient=patient_from_dict(data["patient"]) if data.get("patient") else None,
-            status=data.get("status", ""),
-            status_class=StatusClass(data["status_class"]) if data.get("status_class") else None,
-            resources=[(kind, resource(kind, item)) for kind, item in data.get("resources", [])],
-            echo=dict(data.get("echo", {})),
-        )
+    def to_state(self) -> dict[str, Any]:
+        """The plain form the applier works on (no object is rebuilt there)."""
+        appointment, patient = self.appointment, self.patient
+        return {
+            "meaning": self.meaning,
+            "key": self.key,
+            "appointment": appointment_to_dict(appointment) if appointment else None,
+            "patient": patient_to_dict(patient) if patient else None,
+            "status": self.status,
+            "status_class": self.status_class.value if self.status_class else None,
+            "resources": [[kind, resource_dict(item)] for kind, item in self.resources],
+            "echo": self.echo,
+        }
 
 
 def resource(kind: str, data: dict[str, Any]) -> Resource:
     """A provider, facility or service from its stored dict."""
     return RESOURCE_KINDS[kind](**data)
+
+
+def resource_dict(item: Resource) -> dict[str, Any]:
+    """A provider, facility or service as a dict (their fields are plain values)."""
+    return {f.name: getattr(item, f.name) for f in fields(item)}

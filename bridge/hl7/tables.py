@@ -60,7 +60,6 @@ messages = Table(
     Column("reason", Text),
     Column("charset", String(32), nullable=False),
     Column("raw", LargeBinary, nullable=False),
-    Column("state", Text),
     Column("applied_at", UtcDateTime),
     UniqueConstraint("sender", "control_id", "digest", name="uq_hl7_messages_identity"),
     Index("ix_hl7_messages_status_id", "status", "id"),

@@ -9,6 +9,7 @@ write-back templates accept a fixed vocabulary of ``{placeholders}``, checked at
 from __future__ import annotations
 
 import string
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -69,6 +70,7 @@ def _check_field(value: str) -> str:
 FieldName = Annotated[str, AfterValidator(_check_field)]
 
 
+@lru_cache(maxsize=64)
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split(".") if p.isdigit())
 

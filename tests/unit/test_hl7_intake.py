@@ -27,7 +27,9 @@ def test_an_accepted_message_carries_its_meaning_and_identity() -> None:
     assert item.identity[:2] == ("SCHED|CLINIC", "C1")
     assert item.header.kind == "SIU^S12"
     assert item.message_time == datetime(2026, 3, 27, 7, tzinfo=UTC)  # 08:00 in Rome
-    assert item.mapped is not None and item.mapped.key == "K1"
+    assert (item.meaning, item.key) == ("booked", "K1")
+    mapped, problem = intake().read(item.raw)
+    assert problem is None and mapped is not None and mapped.key == "K1"
     assert item.received_at == NOW and item.origin == "mllp 10.0.0.5:4000"
 
 
@@ -59,8 +61,13 @@ def test_a_mapping_bug_is_an_internal_error_and_the_intake_goes_on(
     def broken(self: Any, message: Any, header: Any) -> Any:
         raise KeyError("bug")
 
+    raw = siu("C1", "K1", "P1", START)
     monkeypatch.setattr(Mapper, "map", broken)
-    item = intake().receive(siu("C1", "K1", "P1", START), "", NOW)
+    assert intake().receive(raw, "", NOW).problem is None  # the checks passed: AA
+    mapped, problem = intake().read(raw)  # the applier then quarantines it with the reason
+    assert mapped is None and problem is not None and problem.code == 207
+    monkeypatch.setattr(Mapper, "check", broken)
+    item = intake().receive(raw, "", NOW)
     assert item.problem is not None and item.problem.code == 207
     assert "KeyError" in item.problem.text
 

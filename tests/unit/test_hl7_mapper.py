@@ -337,17 +337,22 @@ GENERIC: dict[str, tuple[Any, ...]] = {
 
 
 def read(shared_dir: Path, name: str, mapping_name: str = "hl7-siu") -> Any:
+    """The verdict at receipt, then the whole meaning (as the applier reads it)."""
     intake = Intake(mapping(mapping_name), LONDON, REGION.get(name[:2], "US"))
-    item = intake.receive(fixture(shared_dir, name), "test", NOW)
+    raw = fixture(shared_dir, name)
+    item = intake.receive(raw, "test", NOW)
     assert item.problem is None, item.problem.reason
-    return item
+    mapped, problem = intake.read(raw)
+    assert problem is None and mapped is not None
+    assert (mapped.meaning, mapped.key) == (item.meaning, item.key)
+    return mapped
 
 
 @pytest.mark.parametrize("name", VALID, ids=[n[:2] for n in VALID])
 def test_each_valid_fixture_lands_as_its_appointment_state(shared_dir: Path, name: str) -> None:
     (meaning, key, start, end, status, status_class, eligible, providers, facility, room,
      service, patient, mobile, home, email) = GENERIC[name[:2]]  # fmt: skip
-    mapped = read(shared_dir, name).mapped
+    mapped = read(shared_dir, name)
     appointment = mapped.appointment
     assert (mapped.meaning, mapped.key, mapped.status) == (meaning, key, status)
     assert mapped.status_class == StatusClass(status_class)
@@ -365,7 +370,7 @@ def test_each_valid_fixture_lands_as_its_appointment_state(shared_dir: Path, nam
 
 
 def test_patient_details(shared_dir: Path) -> None:
-    patient = read(shared_dir, "01_ms_fhirconv_siu_s12_v28.hl7").mapped.patient
+    patient = read(shared_dir, "01_ms_fhirconv_siu_s12_v28.hl7").patient
     assert (patient.last_name, patient.first_name) == ("EVERYMAN", "ADAM")  # display name
     assert patient.birth_date.isoformat() == "1988-08-18"
     assert (patient.sex, patient.language) == ("M", "ar")
@@ -375,13 +380,13 @@ def test_patient_details(shared_dir: Path) -> None:
         "Ann Arbor",
         "99999",
     )
-    barts = read(shared_dir, "09_renalware_barts_siu_s12_v24.hl7").mapped.patient
+    barts = read(shared_dir, "09_renalware_barts_siu_s12_v24.hl7").patient
     assert barts.bad_contacts == ("mobile",)  # 0766655652: one digit short
-    assert read(shared_dir, "18_embe7_test_siu_s17_v24_tq1.hl7").mapped.patient.language == "en"
+    assert read(shared_dir, "18_embe7_test_siu_s17_v24_tq1.hl7").patient.language == "en"
 
 
 def test_echo_keeps_identifiers_as_sent(shared_dir: Path) -> None:
-    echo = read(shared_dir, "01_ms_fhirconv_siu_s12_v28.hl7").mapped.echo
+    echo = read(shared_dir, "01_ms_fhirconv_siu_s12_v28.hl7").echo
     assert echo["filler"] == "36996" and echo["placer"] == "12345"
     assert echo["key_field"] == "SCH-2.1"
     assert echo["sending_application"] == "SCHApp"
@@ -389,14 +394,14 @@ def test_echo_keeps_identifiers_as_sent(shared_dir: Path) -> None:
 
 
 def test_a_new_feed_is_a_new_file_the_nhs_mapping(shared_dir: Path) -> None:
-    pas = read(shared_dir, "20_nhs_pas_style_siu_s12_v24_zsegments.hl7", "hl7-siu-nhs").mapped
+    pas = read(shared_dir, "20_nhs_pas_style_siu_s12_v24_zsegments.hl7", "hl7-siu-nhs")
     assert pas.appointment.status_class == StatusClass.SCHEDULED and pas.appointment.eligible
     assert pas.appointment.service_key == "GEN345_BAB"  # from the ZBX Z-segment
     assert pas.patient.key == "0123123"  # hospital number by type MRN
     assert pas.patient.mrn == "0000255355"  # NHS number
     assert pas.patient.sex == "F"  # NHS code 2
     assert pas.patient.consent == {Channel.SMS: Consent.YES}  # ZU1-1
-    barts = read(shared_dir, "09_renalware_barts_siu_s12_v24.hl7", "hl7-siu-nhs").mapped
+    barts = read(shared_dir, "09_renalware_barts_siu_s12_v24.hl7", "hl7-siu-nhs")
     assert barts.appointment.room == "RNJ Renal OPD"
     assert barts.appointment.start.isoformat() == "2024-11-06T12:00:00+00:00"
 

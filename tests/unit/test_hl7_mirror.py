@@ -26,7 +26,7 @@ def feed(store: Store, *messages: bytes) -> None:
     intake = Intake(mapping(), ZoneInfo("Europe/Rome"), "US")
     with store.begin() as connection:
         store_batch(connection, [intake.receive(m, "test", NOW) for m in messages], NOW)
-        apply_pending(connection, NOW)
+        apply_pending(connection, NOW, intake)
 
 
 def held(store: Store, key: str = "K1") -> tuple[object, dict[str, str]]:
@@ -122,3 +122,17 @@ def test_ignored_events_are_kept_and_never_applied(store: Store) -> None:
     feed(store, siu("C1", "K1", "P1", START, event="S23"))
     assert held(store)[0] is None
     assert statuses(store) == {"C1": "ignored"}
+
+
+def test_a_message_the_mapping_no_longer_reads_is_quarantined_when_applied(store: Store) -> None:
+    accepted = Intake(mapping(), ZoneInfo("Europe/Rome"), "US")
+    with store.begin() as connection:
+        store_batch(connection, [accepted.receive(siu("C1", "K1", "P1", START), "test", NOW)], NOW)
+    # The site's mapping changed between the ACK and the apply: S12 is no longer listed.
+    changed = mapping().model_copy(update={"events": {"SIU^S13": "moved"}})
+    with store.begin() as connection:
+        report = apply_pending(connection, NOW, Intake(changed, ZoneInfo("Europe/Rome"), "US"))
+        row = recent(connection)[0]
+    assert (report.handled, report.applied) == (1, 0)
+    assert row.status == "quarantined" and row.code == 201
+    assert held(store)[0] is None

@@ -1,17 +1,19 @@
 """The HL7 sources read the mirror the way the SQL source reads a host: sightings whose digest
-is the mirrored state's fingerprint, patients, one appointment again before a send, the
+is a hash of the mirrored state, patients, one appointment again before a send, the
 reference data, and ``bridge check`` lines."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bridge.clock import ManualClock
+from bridge.codec import appointment_to_dict
 from bridge.hl7.inbox import store_batch
 from bridge.hl7.intake import Intake
-from bridge.hl7.mirror import apply_pending
+from bridge.hl7.mirror import apply_pending, digest_of
 from bridge.hl7.settings import Hl7Settings
 from bridge.model import StatusClass
 from bridge.plugin import PluginContext
@@ -38,7 +40,7 @@ def feed(src: Hl7Mllp, *messages: bytes) -> None:
     intake = Intake(mapping(), ROME, "US")
     with src.store.begin() as connection:
         store_batch(connection, [intake.receive(m, "test", NOW) for m in messages], NOW)
-        apply_pending(connection, NOW)
+        apply_pending(connection, NOW, intake)
 
 
 def test_scan_sees_what_the_mirror_holds_inside_the_window(store_url: str, tmp_path: Path) -> None:
@@ -56,7 +58,9 @@ def test_scan_sees_what_the_mirror_holds_inside_the_window(store_url: str, tmp_p
         ("K1", date(2026, 3, 30), "P1")
     ]
     appointment = sightings[0].appointment()
-    assert sightings[0].digest == appointment.fingerprint()
+    assert sightings[0].digest == digest_of(
+        json.dumps(appointment_to_dict(appointment), sort_keys=True)
+    )
     assert appointment.provider_keys == ("P1",)
     assert src.fetch("K1", date(2026, 3, 30), reference, ROME) == appointment
     assert src.fetch("K3", date(2026, 3, 31), reference, ROME) is None  # deleted

@@ -36,7 +36,6 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("charset", sa.String(length=32), nullable=False),
         sa.Column("raw", sa.LargeBinary(), nullable=False),
-        sa.Column("state", sa.Text(), nullable=True),
         sa.Column("applied_at", UTC_TIME, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hl7_messages")),
         sa.UniqueConstraint("sender", "control_id", "digest", name="uq_hl7_messages_identity"),

@@ -33,7 +33,7 @@ class Running:
 
     def settle(self) -> None:
         """Apply whatever is stored (the applying thread does it too, within a second)."""
-        apply_all(self.store, SystemClock())
+        apply_all(self.store, SystemClock(), self.service.intake)
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def feed(runtime: Runtime, *messages: bytes) -> None:
     now = runtime.clock.now()
     with runtime.store.begin() as connection:
         store_batch(connection, [intake.receive(m, "test", now) for m in messages], now)
-        apply_pending(connection, now)
+        apply_pending(connection, now, intake)
 
 
 def command(kind: str, key: str | None = "K1", ref: str = "SM1", **payload: Any) -> Command:
