@@ -21,7 +21,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,16 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from bridge.hl7.frame import END, wrap  # noqa: E402
 from tests.conftest import POSTGRES_ADMIN, drop_postgres, fresh_postgres  # noqa: E402
-from tests.hl7_samples import siu  # noqa: E402
+from tests.hl7_samples import answers, free_port, siu  # noqa: E402
 
 WARM_UP = 200
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def messages(run: str, lane: int, count: int) -> list[bytes]:
@@ -151,14 +143,10 @@ def bench_store(kind: str, total: int) -> list[tuple[str, ...]]:
     engine = sa.create_engine(url)
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit((folder / "listener.log").read_text()) from None
-                time.sleep(0.1)
+        while not answers(port):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit((folder / "listener.log").read_text())
+            time.sleep(0.1)
         asyncio.run(send(port, [messages("W", 0, WARM_UP)]))
         sent_before = WARM_UP
         for connections in (1, 8):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import socket
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from bridge.hl7.worker import run_worker
 from bridge.runtime import Runtime
 from bridge.settings import load_settings
 from bridge.store.schema import jobs
-from tests.hl7_samples import siu
+from tests.hl7_samples import answers, free_port, siu
 from tests.integration.hl7.conftest import Running, Sender, codes, wait_for
 
 ROME = ZoneInfo("Europe/Rome")
@@ -124,13 +123,6 @@ def test_reminders_go_out_and_a_cancellation_stops_its_own(
         runtime.close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_under_bridge_run_a_new_booking_is_planned_within_seconds(
     store_url: str, tmp_path: Path
 ) -> None:
@@ -143,7 +135,7 @@ def test_under_bridge_run_a_new_booking_is_planned_within_seconds(
     worker = threading.Thread(target=run_worker, args=(runtime, stopping))
     worker.start()
     try:
-        wait_for(lambda: _answers(port), 30)
+        wait_for(lambda: answers(port), 30)
         tomorrow = datetime.now(ROME).replace(tzinfo=None, hour=11, minute=0, second=0) + timedelta(
             days=1
         )
@@ -162,14 +154,6 @@ def test_under_bridge_run_a_new_booking_is_planned_within_seconds(
         worker.join(timeout=30)
         runtime.close()
     assert not worker.is_alive()
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def test_a_folder_feed_through_bridge_plan(store_url: str, tmp_path: Path) -> None:

@@ -22,17 +22,10 @@ from bridge.hl7.listener import PAUSE_HOOK
 from bridge.hl7.mirror import held_appointment
 from bridge.hl7.tables import appointments
 from bridge.store import Store
-from tests.hl7_samples import siu
+from tests.hl7_samples import answers, free_port, siu
 from tests.integration.hl7.conftest import Sender, codes, wait_for
 
 BRIDGE = [sys.executable, "-m", "bridge"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start(settings: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -45,17 +38,9 @@ def start(settings: Path, port: int, env: dict[str, str]) -> subprocess.Popen[by
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    wait_for(lambda: _answers(port) or process.poll() is not None, 30)
+    wait_for(lambda: answers(port) or process.poll() is not None, 30)
     assert process.poll() is None, log.read_text()
     return process
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.mark.timeout(120)
