@@ -85,6 +85,7 @@ def host_with(folder: Path, count: int) -> str:
                     "language": "english",
                     "phone_cell": f"(202) 555-{100 + pid % 100:04d}",
                     "hipaa_allowsms": "YES",
+                    "hipaa_voice": "YES",
                 }
                 for pid in range(1, count + 1)
             ],

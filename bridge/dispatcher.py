@@ -57,7 +57,7 @@ from bridge.window import SendingWindow
 log = logging.getLogger(__name__)
 
 HOST_RETRY = timedelta(minutes=2)
-BATCH = 32  # jobs claimed at once on an unpaced channel
+BATCH = 128  # jobs claimed at once on an unpaced channel
 SENDERS = 4  # requests of one batch in flight side by side
 OVER_BUDGET = "over budget"
 BUDGET_WAIT = timedelta(minutes=15)  # a job held by the budget looks again this much later
@@ -252,10 +252,17 @@ class Dispatcher:
         with self.runtime.store.begin("record attempts") as connection:
             ledger.begin_many(connection, starts, started)
             self.pacer.note_send(connection, allowed[0].job.channel, started)
-        if len(allowed) == 1:
-            outcomes = [_send(self.runtime, allowed[0])]
-        else:
-            outcomes = list(pool.map(lambda item: _send(self.runtime, item), allowed))
+        # A slow provider must not keep a batch sending past its lease: another worker would
+        # then settle the rest as interrupted and send them too. What is left at half the
+        # lease is not sent, and waits for the next claim.
+        deadline = started + self.lease / 2
+
+        def send(item: _Ready) -> SendResult | Exception:
+            if self.clock.now() > deadline:
+                return LeaseRunningOut("not sent: the batch's lease was running out")
+            return _send(self.runtime, item)
+
+        outcomes = [send(allowed[0])] if len(allowed) == 1 else list(pool.map(send, allowed))
         accepted = [
             (item, out)
             for item, out in zip(allowed, outcomes, strict=True)
@@ -388,6 +395,12 @@ class Dispatcher:
                 jobstate.to_unknown(connection, job, now, settle_at, str(exc))
             log.warning("job %s: outcome unknown (%s); settled by asking later", job.id, exc)
             return "retried"
+        if isinstance(exc, LeaseRunningOut):
+            now = self.clock.now()
+            with self.runtime.store.begin("record deferred") as connection:
+                ledger.finish(connection, token, ledger.NOT_SENT, now, str(exc))
+                jobstate.retry(connection, job, now, now, str(exc), kind=jobstate.RATE_LIMITED)
+            return "retried"
         if isinstance(exc, TransientDeliveryError):
             return self._failed_now(job, token, exc, permanent=False, retry_after=exc.retry_after)
         if isinstance(exc, RecipientOptedOut):
@@ -442,6 +455,10 @@ class Dispatcher:
     def _record(self, action: Any, job: Job, now: datetime, *args: Any) -> None:
         with self.runtime.store.begin("record outcome") as connection:
             action(connection, job, now, *args)
+
+
+class LeaseRunningOut(DeliveryError):
+    """A batch's message not sent because the batch's lease was running out."""
 
 
 def _send(runtime: Runtime, item: _Ready) -> SendResult | Exception:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, String, case, cast, insert, select, update
 
 from bridge.store.jobs import Job, _transition, get_job
 from bridge.store.schema import JobStatus, job_events, jobs
@@ -44,8 +44,13 @@ def sent_many(connection: Connection, refs: dict[int, str | None], now: datetime
     if not moved:
         return
     connection.execute(
-        update(jobs).where(jobs.c.id == bindparam("b_id")).values(provider_ref=bindparam("b_ref")),
-        [{"b_id": job_id, "b_ref": refs[job_id]} for job_id in moved],
+        update(jobs)
+        .where(jobs.c.id.in_(moved))
+        .values(
+            provider_ref=cast(
+                case({job_id: refs[job_id] for job_id in moved}, value=jobs.c.id), String(128)
+            )
+        )
     )
     connection.execute(
         insert(job_events),

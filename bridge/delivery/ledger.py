@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Float, Integer, String, case, cast, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from bridge.delivery.tables import call_scripts, deliveries
@@ -233,21 +233,26 @@ def accepted_many(
     """``accepted`` for a batch, in one statement."""
     if not results:
         return
+    # One statement with CASE (not executemany): PostgreSQL would pay a round trip per row.
+    by_token = {token: (r, cost) for token, r, cost in results}
+    token_col = deliveries.c.token
     connection.execute(
         update(deliveries)
-        .where(deliveries.c.token == bindparam("b_token"))
+        .where(deliveries.c.token.in_(sorted(by_token)))
         .values(
             status=ACCEPTED,
-            provider_ref=bindparam("b_ref"),
-            segments=bindparam("b_segments"),
-            cost=bindparam("b_cost"),
+            # CAST: PostgreSQL cannot type a CASE whose branches are all NULL.
+            provider_ref=cast(
+                case({t: r.provider_ref for t, (r, _) in by_token.items()}, value=token_col),
+                String(128),
+            ),
+            segments=cast(
+                case({t: r.segments for t, (r, _) in by_token.items()}, value=token_col), Integer
+            ),
+            cost=cast(case({t: c for t, (_, c) in by_token.items()}, value=token_col), Float),
             accepted_at=now,
             updated_at=now,
-        ),
-        [
-            {"b_token": token, "b_ref": r.provider_ref, "b_segments": r.segments, "b_cost": cost}
-            for token, r, cost in results
-        ],
+        )
     )
 
 

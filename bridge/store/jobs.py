@@ -283,8 +283,20 @@ def claim_due(
         .returning(*jobs.c)
     ).all()
     claimed = sorted((Job.from_row(row) for row in rows), key=lambda j: (j.due_at, j.id))
-    for job in claimed:
-        _event(connection, job.id, now, "claimed", JobStatus.SENDING, f"attempt {job.attempts}")
+    if claimed:  # one statement for the batch's events (a round trip each on PostgreSQL)
+        connection.execute(
+            insert(job_events),
+            [
+                {
+                    "job_id": job.id,
+                    "at": now,
+                    "kind": "claimed",
+                    "status": JobStatus.SENDING.value,
+                    "detail": f"attempt {job.attempts}",
+                }
+                for job in claimed
+            ],
+        )
     return claimed
 
 

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -84,6 +84,7 @@ class FakeProvider:
         self.latency = 0.0
         self.chaos: list[tuple[str, float]] = []
         self.random = random.Random(20260327)
+        self.on_request: Callable[[], None] | None = None
         self.server = _Server(("127.0.0.1", 0), self._handler_class())
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -103,6 +104,8 @@ class FakeProvider:
         """The scripted answer, else one drawn from ``chaos`` (mode, weight), else ``ok``."""
         if self.latency:
             time.sleep(self.latency)
+        if self.on_request is not None:
+            self.on_request()
         with self.lock:
             if self.script:
                 return self.script.popleft()

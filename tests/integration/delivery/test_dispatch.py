@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from bridge.delivery.jobstate import Round, current_round
 from bridge.delivery.tables import deliveries
 from bridge.demo.host import OpenEmrHost
+from bridge.dispatcher import Dispatcher
 from bridge.store.schema import job_events
 from tests.integration.conftest import Bridge
 from tests.integration.delivery.conftest import D28, patients
@@ -203,3 +204,28 @@ def test_a_transient_refusal_is_redialled_then_failed(
         bridge.dispatch()
         bridge.clock.advance(timedelta(seconds=3))
     assert bridge.dispatch().sent == 1
+
+
+def test_a_slow_provider_never_keeps_a_batch_past_half_its_lease(
+    sqlite_host: OpenEmrHost, make_bridge: Any, twilio: FakeTwilio
+) -> None:
+    patients(sqlite_host, 8)
+    for pid in range(1, 9):
+        sqlite_host.add_appointment(pid, D28, f"{8 + pid:02d}:00")
+    bridge: Bridge = make_bridge(reminders=SMS_ONLY, delivery={"lease": "1m"})
+    bridge.cycle()
+    # Each request takes 10 s of the bridge's clock: by the fourth, half the lease is gone.
+    twilio.on_request = lambda: bridge.clock.advance(timedelta(seconds=10))
+    report = Dispatcher(bridge.runtime).run_due()
+    # What was left when half the lease had gone went back to the queue unsent, and out in a
+    # fresh batch: every message exactly once.
+    assert report.sent == len(twilio.messages) == 8
+    assert len({m["to"] for m in twilio.messages}) == 8
+    with bridge.runtime.store.begin() as connection:
+        deferred = connection.execute(
+            sa.select(job_events.c.job_id).where(
+                job_events.c.detail == "not sent: the batch's lease was running out"
+            )
+        ).all()
+    assert deferred
+    assert {job["status"] for job in bridge.jobs()} == {"sent"}
