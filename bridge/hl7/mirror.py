@@ -25,7 +25,7 @@ from bridge.hl7.tables import MessageStatus, appointments, messages, patients, r
 from bridge.model import Appointment, Patient, StatusClass
 from bridge.store.engine import upsert
 
-BATCH = 500
+BATCH = 200
 
 
 @dataclass

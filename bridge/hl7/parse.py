@@ -156,7 +156,15 @@ class Message:
         """Every component of one repetition's text, each unescaped and stripped (the first
         subcomponent of each)."""
         seps = self.separators
-        return [_plain(c.split(seps.subcomponent, 1)[0], seps) for c in text.split(seps.component)]
+        found = []
+        for component in text.split(seps.component):
+            if seps.subcomponent in component:
+                component = component.split(seps.subcomponent, 1)[0]
+            if seps.escape in component or component.startswith('"'):
+                found.append(_plain(component, seps))
+            else:  # the usual case, kept cheap: a message has dozens of these
+                found.append(component.strip())
+        return found
 
 
 def parse(text: str) -> Message:
@@ -192,7 +200,9 @@ def bad_segment_names(message: Message) -> list[Segment]:
 
 def _plain(value: str, seps: Separators) -> str:
     """Unescaped and stripped; ``""`` (HL7's explicit null, "delete this value") is empty."""
-    value = unescape(value, seps).strip()
+    if seps.escape in value:
+        value = unescape(value, seps)
+    value = value.strip()
     return "" if value == '""' else value
 
 
