@@ -30,7 +30,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -40,7 +40,7 @@ from bridge.errors import (
     RecipientOptedOut,
     TransientDeliveryError,
 )
-from bridge.plugin import PluginConfig
+from bridge.plugin import ChannelPlugin, PluginConfig, PluginContext, SendProbe
 from plugins.channels.http_form import Answer, FormClient, NoAnswer, NotSent
 
 log = logging.getLogger(__name__)
@@ -220,3 +220,39 @@ def verify(
     return is_signed(
         config.auth_token.get_secret_value(), url, params, headers.get("x-twilio-signature")
     )
+
+
+TC = TypeVar("TC", bound=TwilioConfig)
+
+
+class TwilioChannel(ChannelPlugin[TC]):
+    """What the Twilio channels share: the client, webhook signatures, finding a send again."""
+
+    webhook_provider = "twilio"
+
+    def __init__(self, config: TC, context: PluginContext) -> None:
+        super().__init__(config, context)
+        self.client = TwilioClient(config)
+
+    def verify_webhook(
+        self, path: str, params: Mapping[str, str], headers: Mapping[str, str]
+    ) -> bool:
+        """True when Twilio signed this request to ``path`` (``X-Twilio-Signature``)."""
+        return verify(self.config, path, params, headers)
+
+    def candidates(
+        self, resource: str, params: Mapping[str, str], probe: SendProbe
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The recipient's messages or calls since the attempt started (less the clock
+        slack), newest first, that no other attempt has claimed."""
+        oldest = probe.since - CLOCK_SLACK
+        for item in self.client.list(resource, params):
+            when = created_at(item)
+            if when is not None and when < oldest:
+                return
+            sid = str(item.get("sid") or "")
+            if sid and sid not in probe.exclude_refs:
+                yield sid, item
+
+    def close(self) -> None:
+        self.client.close()

@@ -9,28 +9,22 @@ bridge's public URL) every message asks for status callbacks at
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from bridge.model import Channel
 from bridge.plugin import (
-    ChannelPlugin,
     OutboundMessage,
-    PluginContext,
     SendProbe,
     SendResult,
     text_digest,
 )
 from bridge.settings_values import PhoneNumber
 from plugins.channels.twilio_rest import (
-    CLOCK_SLACK,
-    TwilioClient,
+    TwilioChannel,
     TwilioConfig,
-    created_at,
     price_of,
-    verify,
 )
 
 
@@ -46,7 +40,7 @@ class TwilioSmsConfig(TwilioConfig):
         return self
 
 
-class TwilioSms(ChannelPlugin[TwilioSmsConfig]):
+class TwilioSms(TwilioChannel[TwilioSmsConfig]):
     """SMS through Twilio."""
 
     name = "twilio-sms"
@@ -57,10 +51,6 @@ class TwilioSms(ChannelPlugin[TwilioSmsConfig]):
     opt_out_keywords: ClassVar[frozenset[str]] = frozenset(
         {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
     )
-
-    def __init__(self, config: TwilioSmsConfig, context: PluginContext) -> None:
-        super().__init__(config, context)
-        self.client = TwilioClient(config)
 
     @property
     def replies_to_keywords(self) -> bool:
@@ -91,28 +81,10 @@ class TwilioSms(ChannelPlugin[TwilioSmsConfig]):
         params = {"To": probe.to}
         if self.config.from_number:
             params["From"] = str(self.config.from_number)
-        oldest = probe.since - CLOCK_SLACK
-        for item in self.client.list("Messages", params):
-            when = created_at(item)
-            if when is not None and when < oldest:
-                return None
-            sid = str(item.get("sid") or "")
-            if not sid or sid in probe.exclude_refs:
-                continue
+        for sid, item in self.candidates("Messages", params, probe):
             if text_digest(str(item.get("body") or "")) == probe.body_digest:
                 return SendResult(provider_ref=sid, segments=_int(item.get("num_segments")))
         return None
-
-    webhook_provider = "twilio"
-
-    def verify_webhook(
-        self, path: str, params: Mapping[str, str], headers: Mapping[str, str]
-    ) -> bool:
-        """True when Twilio signed this request to ``path`` (``X-Twilio-Signature``)."""
-        return verify(self.config, path, params, headers)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def _int(value: Any) -> int | None:

@@ -12,16 +12,15 @@ Caller ID: ``caller_id`` here, else the clinic's (``clinic.caller_id``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from xml.sax.saxutils import escape
 
 from pydantic import Field
 
 from bridge.errors import PermanentDeliveryError
 from bridge.model import Channel
-from bridge.plugin import ChannelPlugin, OutboundMessage, PluginContext, SendProbe, SendResult
+from bridge.plugin import OutboundMessage, SendProbe, SendResult
 from bridge.settings_values import PhoneNumber
-from plugins.channels.twilio_rest import CLOCK_SLACK, TwilioClient, TwilioConfig, created_at, verify
+from plugins.channels.twilio_rest import TwilioChannel, TwilioConfig
 
 CALLER_ID_TAG = "caller_id"
 
@@ -32,17 +31,13 @@ class TwilioVoiceConfig(TwilioConfig):
     machine_detection: bool = True
 
 
-class TwilioVoice(ChannelPlugin[TwilioVoiceConfig]):
+class TwilioVoice(TwilioChannel[TwilioVoiceConfig]):
     """Voice calls through Twilio."""
 
     name = "twilio-voice"
     Config = TwilioVoiceConfig
     channels = frozenset({Channel.VOICE})
     body_maxlen = 4000
-
-    def __init__(self, config: TwilioVoiceConfig, context: PluginContext) -> None:
-        super().__init__(config, context)
-        self.client = TwilioClient(config)
 
     def send(self, message: OutboundMessage) -> SendResult:
         caller_id = self.config.caller_id or message.tags.get(CALLER_ID_TAG)
@@ -70,26 +65,9 @@ class TwilioVoice(ChannelPlugin[TwilioVoiceConfig]):
         params = {"To": probe.to}
         if self.config.caller_id:
             params["From"] = str(self.config.caller_id)
-        oldest = probe.since - CLOCK_SLACK
-        for item in self.client.list("Calls", params):
-            when = created_at(item)
-            if when is not None and when < oldest:
-                return None
-            sid = str(item.get("sid") or "")
-            if sid and sid not in probe.exclude_refs:
-                return SendResult(provider_ref=sid)
+        for sid, _ in self.candidates("Calls", params, probe):
+            return SendResult(provider_ref=sid)
         return None
-
-    webhook_provider = "twilio"
-
-    def verify_webhook(
-        self, path: str, params: Mapping[str, str], headers: Mapping[str, str]
-    ) -> bool:
-        """True when Twilio signed this request to ``path`` (``X-Twilio-Signature``)."""
-        return verify(self.config, path, params, headers)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def inline_script(text: str) -> str:
