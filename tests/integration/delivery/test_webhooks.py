@@ -107,6 +107,9 @@ def test_free_text_goes_to_staff(
     assert (reply["status"], reply["intent"]) == ("staff", "staff")
     assert commands(bridge) == []
     assert statuses(bridge)["lead_2h"] == "planned"
+    status, out = bridge.cli("replies", "--staff")
+    assert status == 0
+    assert "Can I come at 10 instead?" in out and "staff" in out and PATIENT in out
     auto = twilio.messages[-1]
     assert auto["to"] == PATIENT
     assert (
