@@ -52,7 +52,7 @@ def warn_if_low(runtime: Runtime, budget: Budget, zone: ZoneInfo) -> bool:
                 )
             )
         except DeliveryError as exc:
-            log.error("could not email the budget warning: %s", exc)
+            log.error("could not email the budget warning: %s %s", type(exc).__name__, exc.code)
             return False
     with runtime.store.begin("record budget warning") as connection:
         set_state(connection, name, runtime.clock.now().isoformat(), runtime.clock.now())

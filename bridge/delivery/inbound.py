@@ -170,4 +170,5 @@ def _auto_reply(
     try:
         send_direct(runtime, direct)
     except DeliveryError as exc:
-        log.warning("auto-reply to %s not sent: %s", item.kind, exc)
+        # The provider's text may quote the number: the log gets the kind and code only.
+        log.warning("auto-reply to %s not sent: %s %s", item.kind, type(exc).__name__, exc.code)

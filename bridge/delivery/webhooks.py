@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 from xml.sax.saxutils import escape, quoteattr
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,6 +32,7 @@ from bridge.delivery import ledger
 from bridge.delivery.inbound import Inbound, handle_reply, record_inbound, voice_answer
 from bridge.delivery.replies import Intent
 from bridge.delivery.status import TWILIO_CALL, TWILIO_SMS, VONAGE_DLR, apply_status, call_cost
+from bridge.errors import SourceError
 from bridge.model import Channel
 from bridge.plugin import Reference
 from bridge.runtime import Runtime
@@ -108,7 +110,19 @@ class Webhooks:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.zone = runtime.zone(Reference())
+        self._zone: ZoneInfo | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The clinic's zone (the settings', else the host's: read once, when first needed)."""
+        if self._zone is None:
+            reference = Reference() if self.runtime.settings.clinic.timezone else None
+            try:
+                reference = reference or self.runtime.source.reference()
+            except SourceError:
+                return self.runtime.zone(Reference())  # the host is away: ask again next time
+            self._zone = self.runtime.zone(reference)
+        return self._zone
 
     def verifiers(self, provider: str) -> list[Verifier]:
         found = []
