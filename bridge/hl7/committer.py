@@ -1,11 +1,11 @@
-"""Group commit: one thread stores the messages of every connection, many per transaction.
+"""Group commit: one thread stores the messages of every connection, many per commit.
 
 Each connection hands its message over and waits; the thread takes everything waiting (up to
-``max_batch``), stores it in one transaction, commits, and only then lets each connection send
-its ACK. One message costs one commit when it arrives alone (one sender) and a share of one
-when many arrive together (eight senders), which is how the listener keeps up on SQLite, where
-every commit waits for the disk. Per-connection order holds: a connection sends its next ACK only
-after its previous message was stored.
+``max_batch``), stores it with one INSERT statement (committed on its own), and only then lets
+each connection send its ACK. One message costs one commit when it arrives alone (one
+sender) and a share of one when many arrive together (eight senders), which is how the
+listener keeps up when every commit waits for the disk. Per-connection order holds: a
+connection sends its next ACK only after its previous message was stored.
 
 On SQLite this thread's connection uses ``synchronous=FULL``: in WAL mode the default NORMAL
 survives a crash of the process but may lose the last commits on power loss, and an ACK tells

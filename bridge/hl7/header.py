@@ -13,8 +13,6 @@ from zoneinfo import ZoneInfo
 from bridge.hl7.hl7time import parse_dtm
 from bridge.hl7.parse import Message
 
-ACK_CONDITIONS = ("AL", "NE", "ER", "SU")
-
 
 @dataclass(frozen=True, slots=True)
 class Header:

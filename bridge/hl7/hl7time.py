@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?$")
@@ -62,7 +62,3 @@ def format_dtm(instant: datetime, zone: ZoneInfo, *, seconds: bool = True) -> st
     """An aware instant as HL7 local time with its offset: ``20260327093000+0100``."""
     local = instant.astimezone(zone)
     return local.strftime("%Y%m%d%H%M%S%z" if seconds else "%Y%m%d%H%M%z")
-
-
-def format_date(day: date) -> str:
-    return day.strftime("%Y%m%d")

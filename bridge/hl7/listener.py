@@ -57,7 +57,6 @@ class Listener:
         self.tls = tls
         # Each open connection and when it last sent something (the event loop's clock).
         self.connections: dict[asyncio.StreamWriter, float] = {}
-        self.received = 0
         self._pause_file = os.environ.get(PAUSE_HOOK) or None
         self._server: asyncio.Server | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -145,7 +144,6 @@ class Listener:
             )
         else:
             item = self.intake.receive(frame.payload, origin, now)
-        self.received += 1
         outcome, problem = await self._store(item)
         if self._pause_file is not None and outcome != UNAVAILABLE:
             Path(self._pause_file).write_text(item.header.control_id, encoding="utf-8")

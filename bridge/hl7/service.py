@@ -2,8 +2,9 @@
 
 - the event loop thread: the MLLP listener;
 - the storing thread (``Committer``): group commits, then the ACKs go out;
-- the applying thread: applies stored messages to the mirror in batches, then tells
-  ``on_change`` (``bridge run`` uses it to plan a new booking within seconds).
+- the applying thread: maps and applies stored messages to the mirror in batches once the feed
+  pauses (and at least every few seconds), then tells ``on_change`` (``bridge run`` uses it to
+  plan a new booking within seconds).
 
 Messages stored but not yet applied when the process dies are applied at the next start.
 """

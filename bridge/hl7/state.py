@@ -44,10 +44,6 @@ class Mapped:
     resources: list[tuple[str, Resource]] = field(default_factory=list)
     echo: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def deleted(self) -> bool:
-        return self.meaning == "deleted"
-
     def to_state(self) -> dict[str, Any]:
         """The plain form the applier works on (no object is rebuilt there)."""
         appointment, patient = self.appointment, self.patient

@@ -38,7 +38,6 @@ class PromptCycles:
         self._wanted = threading.Event()
         self._cycle = guarded("prompt cycle", lambda: run_cycle(runtime))
         self._thread = threading.Thread(target=self._run, name="hl7-cycle", daemon=True)
-        self.runs = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -52,7 +51,6 @@ class PromptCycles:
                 continue
             self._wanted.clear()
             self._cycle()
-            self.runs += 1
             self.stopping.wait(PROMPT_SPACING_SECONDS)
 
 
