@@ -476,3 +476,21 @@ def test_a_status_in_any_case_gets_the_mapping_spelling() -> None:
 def test_ignored_events_map_to_nothing() -> None:
     result = mapped(siu("C1", "K1", "P1", START, event="S23"))
     assert (result.meaning, result.appointment, result.patient) == ("ignore", None, None)
+
+
+def test_uk_feeds_sending_pre_admissions_as_adt_a05_and_a38() -> None:
+    base = (
+        "MSH|^~\\&|PAS|TRUST|BRIDGE|CLINIC|20260327080000||ADT^{event}^ADT_A05|{control}|P|2.4\r"
+        "EVN|{event}|20260327080000\r"
+        "PID|1||555^^^TRUST^MRN||Synthetic^Pat||19800101|F|||||07911 123456^^CP\r"
+        "PV1|1|O|CLINIC1^^^MAIN||||DR1^Rossi^Ada||||||||||||V123^^^TRUST^VN\r"
+        "PV2||||||||20260330093000"
+    )
+    booked = mapped(base.format(event="A05", control="A1").encode())
+    assert (booked.meaning, booked.key) == ("booked", "V123")  # PV1-19: no SCH in an ADT
+    assert booked.appointment.start.isoformat() == "2026-03-30T08:30:00+00:00"
+    assert booked.appointment.provider_keys == ("DR1",)
+    assert booked.appointment.facility_key == "MAIN"
+    cancelled = mapped(base.format(event="A38", control="A2").encode())
+    assert (cancelled.meaning, cancelled.key) == ("cancelled", "V123")
+    assert cancelled.status_class == StatusClass.CANCELLED
