@@ -31,18 +31,15 @@ from bridge.delivery import consent, jobstate, ledger
 from bridge.delivery.budget_alert import warn_if_low
 from bridge.delivery.compose import compose, note_on_host
 from bridge.delivery.costs import Budget, load_budget
+from bridge.delivery.failures import LeaseRunningOut, record_failure
 from bridge.delivery.pacing import Pacer
-from bridge.delivery.policy import AttemptPolicy, sending_window
+from bridge.delivery.policy import sending_window
 from bridge.delivery.settle import settle_due
 from bridge.errors import (
     DeliveryError,
-    DeliveryOutcomeUnknown,
     HostUnavailable,
-    PermanentDeliveryError,
-    RecipientOptedOut,
     Skipped,
     TemplateError,
-    TransientDeliveryError,
 )
 from bridge.model import Appointment, Channel, Patient
 from bridge.planner import Planner
@@ -294,7 +291,9 @@ class Dispatcher:
                 )
         for item, out in zip(allowed, outcomes, strict=True):
             if isinstance(out, Exception):
-                outcome = self._failed(item, out, started)
+                outcome = record_failure(
+                    self.runtime, self.pacer, zone, item.job, item.message, out, started
+                )
                 setattr(report, outcome, getattr(report, outcome) + 1)
 
     def _last_check(
@@ -384,70 +383,6 @@ class Dispatcher:
             return self._drop(job, JobStatus.SKIPPED, exc.reason)
         return _Ready(job, appt, patient, message, rendered, attempt)
 
-    def _failed(self, item: _Ready, exc: Exception, started: datetime) -> str:
-        """Record a send that did not end with the provider's acceptance."""
-        job, token = item.job, str(item.message.token)
-        if isinstance(exc, DeliveryOutcomeUnknown):
-            now = self.clock.now()
-            settle_at = now + self.settings.delivery.unknown_settle
-            with self.runtime.store.begin("record unknown") as connection:
-                ledger.finish(connection, token, ledger.UNKNOWN, now, str(exc))
-                jobstate.to_unknown(connection, job, now, settle_at, str(exc))
-            log.warning("job %s: outcome unknown (%s); settled by asking later", job.id, exc)
-            return "retried"
-        if isinstance(exc, LeaseRunningOut):
-            now = self.clock.now()
-            with self.runtime.store.begin("record deferred") as connection:
-                ledger.finish(connection, token, ledger.NOT_SENT, now, str(exc))
-                jobstate.retry(connection, job, now, now, str(exc), kind=jobstate.RATE_LIMITED)
-            return "retried"
-        if isinstance(exc, TransientDeliveryError):
-            return self._failed_now(job, token, exc, permanent=False, retry_after=exc.retry_after)
-        if isinstance(exc, RecipientOptedOut):
-            with self.runtime.store.begin("record carrier opt-out") as connection:
-                patient = None if item.message.testing else job.patient_key
-                consent.set_opt_out(
-                    connection, job.channel, item.message.to, patient, True, "carrier", started
-                )
-        assert isinstance(exc, PermanentDeliveryError)
-        return self._failed_now(job, token, exc, permanent=True, retry_after=None)
-
-    def _failed_now(
-        self,
-        job: Job,
-        token: str,
-        exc: TransientDeliveryError | PermanentDeliveryError,
-        *,
-        permanent: bool,
-        retry_after: float | None,
-    ) -> str:
-        """The provider refused the message: record it, then retry as the policy says."""
-        now = self.clock.now()
-        code = getattr(exc, "code", None)
-        if retry_after:
-            self.pacer.hold(job.channel, now + timedelta(seconds=retry_after))
-        with self.runtime.store.begin("record failure") as connection:
-            ledger.finish(
-                connection,
-                token,
-                ledger.FAILED if permanent else ledger.NOT_SENT,
-                now,
-                str(exc),
-                str(code) if code is not None else None,
-            )
-            if retry_after:  # a provider's rate limit: not the message's fault
-                until = now + timedelta(seconds=retry_after)
-                jobstate.retry(connection, job, now, until, str(exc), kind=jobstate.RATE_LIMITED)
-                return "retried"
-            state = jobstate.current_round(connection, job.id)
-            policy = AttemptPolicy.for_settings(self.settings, self._zone)
-            retry = policy.after_failure(state, now, job.appointment_start, permanent=permanent)
-            if retry is None:
-                queue.mark_failed(connection, job, now, f"gave up after {state.attempts}: {exc}")
-                return "failed"
-            jobstate.retry(connection, job, now, retry.due, str(exc), kind=retry.kind)
-        return "retried"
-
     def _drop(self, job: Job, status: JobStatus, reason: str) -> str:
         self._record(queue.mark_dropped, job, self.clock.now(), status, reason)
         return "dropped"
@@ -455,10 +390,6 @@ class Dispatcher:
     def _record(self, action: Any, job: Job, now: datetime, *args: Any) -> None:
         with self.runtime.store.begin("record outcome") as connection:
             action(connection, job, now, *args)
-
-
-class LeaseRunningOut(DeliveryError):
-    """A batch's message not sent because the batch's lease was running out."""
 
 
 def _send(runtime: Runtime, item: _Ready) -> SendResult | Exception:

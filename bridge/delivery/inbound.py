@@ -116,7 +116,7 @@ def handle_reply(runtime: Runtime, item: Inbound, plugin: Any) -> Intent | None:
     return intent
 
 
-def voice_answer(runtime: Runtime, delivery: ledger.Delivery, intent: Intent, ref: str) -> str:
+def answer_message(runtime: Runtime, delivery: ledger.Delivery, intent: Intent, ref: str) -> str:
     """A keypress on a call (or an email's unsubscribe link): record and apply it."""
     origin = "email-unsubscribe" if delivery.channel == Channel.EMAIL else "voice-keypress"
     item = Inbound(origin, ref, delivery.channel, delivery.recipient, "")

@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bridge.delivery import ledger
-from bridge.delivery.inbound import Inbound, handle_reply, record_inbound, voice_answer
+from bridge.delivery.inbound import Inbound, answer_message, handle_reply, record_inbound
 from bridge.delivery.replies import Intent
 from bridge.delivery.status import TWILIO_CALL, TWILIO_SMS, VONAGE_DLR, apply_status, call_cost
 from bridge.errors import SourceError
@@ -274,7 +274,7 @@ class Webhooks:
                     "<Say>Please hold while we connect you to the office.</Say>"
                     f'<Dial action={action} method="POST"{caller_attr}>{escape(phone)}</Dial>'
                 )
-        await run_in_threadpool(voice_answer, self.runtime, found, intent, ref)
+        await run_in_threadpool(answer_message, self.runtime, found, intent, ref)
         said = SAID.get(intent, "The office will call you back. Goodbye.")
         return twiml(f"<Say>{escape(said)}</Say><Hangup/>")
 
@@ -285,7 +285,7 @@ class Webhooks:
         if params.get("DialCallStatus", "") == "completed":
             return twiml("<Hangup/>")
         ref = f"{params.get('CallSid', found.token)}:transfer"
-        await run_in_threadpool(voice_answer, self.runtime, found, Intent.CALLBACK, ref)
+        await run_in_threadpool(answer_message, self.runtime, found, Intent.CALLBACK, ref)
         return twiml(
             "<Say>Nobody could take your call right now. The office will call you back. "
             "Goodbye.</Say><Hangup/>"
@@ -342,7 +342,7 @@ class Webhooks:
             return await self.refuse(request, raw, "not an email", 404)
         if request.method == "GET":
             return HTMLResponse(_unsubscribe_page(self.runtime.settings.clinic.name))
-        await run_in_threadpool(voice_answer, self.runtime, found, Intent.OPT_OUT, found.token)
+        await run_in_threadpool(answer_message, self.runtime, found, Intent.OPT_OUT, found.token)
         return HTMLResponse(
             "<!doctype html><meta charset='utf-8'><title>Unsubscribed</title>"
             "<p>You will not get appointment emails any more.</p>"
