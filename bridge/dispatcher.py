@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from bridge.delivery import consent, jobstate, ledger
 from bridge.delivery.budget_alert import warn_if_low
-from bridge.delivery.compose import compose, note_on_host
+from bridge.delivery.compose import Sent, compose, note_on_host
 from bridge.delivery.costs import Budget, load_budget
 from bridge.delivery.failures import LeaseRunningOut, record_failure
 from bridge.delivery.pacing import Pacer
@@ -278,17 +278,15 @@ class Dispatcher:
                 budget.add(cost)
             report.sent += len(accepted)
             log.info("dispatch: %s %s message(s) sent", len(accepted), allowed[0].job.channel.value)
-            for item, _ in accepted:
-                note_on_host(
-                    self.runtime,
-                    item.job,
-                    item.appointment,
-                    item.patient,
-                    item.rendered,
-                    item.message,
-                    sent_at,
-                    zone,
-                )
+            note_on_host(
+                self.runtime,
+                [
+                    Sent(item.job, item.appointment, item.patient, item.rendered, item.message)
+                    for item, _ in accepted
+                ],
+                sent_at,
+                zone,
+            )
         for item, out in zip(allowed, outcomes, strict=True):
             if isinstance(out, Exception):
                 outcome = record_failure(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib.metadata import entry_points
@@ -329,6 +329,11 @@ class Writer(Plugin[C], ABC):
     @abstractmethod
     def note_sent(self, note: SentNote) -> None:
         """Record a sent reminder the way the host's own module would (flags, log rows)."""
+
+    def note_sent_many(self, notes: Sequence[SentNote]) -> None:
+        """Record a batch of sends; a writer that can should do it in one host transaction."""
+        for note in notes:
+            self.note_sent(note)
 
     def apply(self, command: Command, context: WriteContext) -> Applied:
         """Apply one write-back command, read the result back, and report it.

@@ -211,8 +211,12 @@ def paragraph(value: str | None) -> str:
     return "\n".join(lines).strip()
 
 
+@lru_cache(maxsize=4096)
 def display_phone(value: str | None, region: str) -> str:
-    """A phone number as patients read it: national form at home, international otherwise."""
+    """A phone number as patients read it: national form at home, international otherwise.
+
+    Cached: the same few numbers (the clinic's, the locations') appear in every message, and
+    parsing them costs more than the rest of a render."""
     raw = one_line(value)
     if not raw:
         return ""

@@ -8,6 +8,8 @@ carries its attempt's idempotency key and opaque token, and the clinic's caller 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -103,34 +105,41 @@ def compose(
     return message, rendered
 
 
-def note_on_host(
-    runtime: Runtime,
-    job: Job,
-    appt: Appointment,
-    patient: Patient,
-    rendered: Rendered,
-    message: OutboundMessage,
-    sent_at: datetime,
-    zone: ZoneInfo,
-) -> None:
-    """Tell the host (flags, log row); a failure here never un-sends the message."""
+@dataclass(frozen=True)
+class Sent:
+    """One message a channel accepted, with what it was made from."""
+
+    job: Job
+    appointment: Appointment
+    patient: Patient
+    rendered: Rendered
+    message: OutboundMessage
+
+
+def note_on_host(runtime: Runtime, sent: Sequence[Sent], sent_at: datetime, zone: ZoneInfo) -> None:
+    """Tell the host (flags, log rows) about a batch of sends, in one host transaction; a
+    failure here never un-sends a message: it is kept in ``rejects`` for each job."""
     writer = runtime.writer
-    if writer is None:
+    if writer is None or not sent:
         return
-    note = SentNote(
-        appointment=appt,
-        patient=patient,
-        channel=job.channel,
-        text=rendered.text,
-        subject=rendered.subject,
-        sender=message.sender or "",
-        gateway=runtime.settings.channels[job.channel].plugin,
-        sent_at=sent_at,
-        timezone=zone,
-    )
+    notes = [
+        SentNote(
+            appointment=item.appointment,
+            patient=item.patient,
+            channel=item.job.channel,
+            text=item.rendered.text,
+            subject=item.rendered.subject,
+            sender=item.message.sender or "",
+            gateway=runtime.settings.channels[item.job.channel].plugin,
+            sent_at=sent_at,
+            timezone=zone,
+        )
+        for item in sent
+    ]
     try:
-        writer.note_sent(note)
+        writer.note_sent_many(notes)
     except SourceError as exc:
-        log.warning("job %s: could not record the send on the host: %s", job.id, exc)
+        log.warning("%s sends could not be recorded on the host: %s", len(sent), exc)
         with runtime.store.begin("record reject") as connection:
-            record_reject(connection, AFTER_SEND, f"job {job.id}", str(exc), sent_at)
+            for item in sent:
+                record_reject(connection, AFTER_SEND, f"job {item.job.id}", str(exc), sent_at)

@@ -17,6 +17,7 @@ finds it done and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,29 +67,42 @@ class SqlWriter(Writer[SqlWriterConfig]):
         self.occurrences = Occurrences(reader, self.mapping)
 
     def note_sent(self, note: SentNote) -> None:
+        self.note_sent_many([note])
+
+    def note_sent_many(self, notes: Sequence[SentNote]) -> None:
+        """Flags and log rows for a batch of sends in one host transaction: one UPDATE per
+        channel for the flags, one multi-row INSERT for the log."""
         after = self.mapping.after_send
-        if not after.enabled:
+        if not after.enabled or not notes:
             return
         appointments = self.mapping.appointments
-        flags = after.set_on_appointment.get(note.channel, {})
-        present = {
-            name: value
-            for name, value in flags.items()
-            if self.db.optional(
-                appointments.table, name, f"after_send.set_on_appointment.{note.channel.value}"
-            )
-        }
-        with self.db.begin() as connection:
-            if present and not (after.only_non_recurring and note.appointment.recurring):
-                host = self._table(appointments.table)
-                keys = [key_value(k) for k in note.appointment.host_keys or (note.appointment.key,)]
-                connection.execute(
-                    update(host).where(host.c[appointments.key].in_(keys)).values(**present)
-                )
+        flagged: dict[Channel, list[Any]] = {}
+        log_rows: list[dict[str, Any]] = []
+        for note in notes:
+            if not (after.only_non_recurring and note.appointment.recurring):
+                keys = note.appointment.host_keys or (note.appointment.key,)
+                flagged.setdefault(note.channel, []).extend(key_value(k) for k in keys)
             if after.log is not None and note.channel in after.log.channels:
-                label = after.log.channels[note.channel]
-                values = self._log_values(note, label)
-                connection.execute(insert(self._table(after.log.table)).values(**values))
+                log_rows.append(self._log_values(note, after.log.channels[note.channel]))
+        with self.db.begin() as connection:
+            for channel, rows in flagged.items():
+                present = self._flags(channel)
+                if present:
+                    host = self._table(appointments.table)
+                    connection.execute(
+                        update(host).where(host.c[appointments.key].in_(rows)).values(**present)
+                    )
+            if log_rows and after.log is not None:
+                connection.execute(insert(self._table(after.log.table)), log_rows)
+
+    def _flags(self, channel: Channel) -> dict[str, Any]:
+        """The mapped flag columns for ``channel`` that this host version has."""
+        table = self.mapping.appointments.table
+        flags = self.mapping.after_send.set_on_appointment.get(channel, {})
+        dotted = f"after_send.set_on_appointment.{channel.value}"
+        return {
+            name: value for name, value in flags.items() if self.db.optional(table, name, dotted)
+        }
 
     def _table(self, name: str) -> Table:
         """The host table, reflected once: its column types convert dates and times per dialect."""
