@@ -7,8 +7,11 @@ it becomes ``unknown`` and is settled by asking the channel (``bridge.delivery.s
 sending again blindly. A time-out after the request went out (``DeliveryOutcomeUnknown``) makes
 the job ``unknown`` at once, to be settled once the provider had time to record the message.
 
-The last check before each send re-reads the appointment and the patient from the host and the
-opt-outs and answers from the store: a STOP or an answer that arrived a moment ago wins.
+The last check before each send belongs to the job's event (``bridge.events``): a reminder
+re-reads the appointment and the patient from the host and the opt-outs and answers from the
+store (a STOP or an answer that arrived a moment ago wins); a recall checks that the patient has
+not booked meanwhile; an invitation that it was not revoked. Every event's message then goes
+through the same steps here.
 
 Pacing (``bridge.delivery.pacing``): consecutive sends on one channel start at least its delay
 apart, across restarts; a provider's 429 holds that channel only. ``delivery.max_per_run`` caps
@@ -41,8 +44,8 @@ from bridge.errors import (
     Skipped,
     TemplateError,
 )
-from bridge.model import Appointment, Channel, Patient
-from bridge.planner import Planner
+from bridge.events import Batch, Drop, MessageEvent, Subject, load_events
+from bridge.model import Channel
 from bridge.plugin import OutboundMessage, Reference, SendResult
 from bridge.runtime import Runtime
 from bridge.store import jobs as queue
@@ -90,8 +93,8 @@ class _Ready:
     """A job that passed the last check, with its message."""
 
     job: Job
-    appointment: Appointment
-    patient: Patient
+    subject: Subject
+    event: MessageEvent
     message: OutboundMessage
     rendered: Rendered
     attempt: int
@@ -108,6 +111,7 @@ class Dispatcher:
         self.pacer = Pacer(runtime.store, runtime.clock, runtime.settings)
         # Pacing waits happen before a claim, so the lease covers one send only.
         self.lease = runtime.settings.delivery.lease
+        self.events = load_events(runtime)
         self._zone = ZoneInfo("UTC")
         self._secret = ""
 
@@ -245,7 +249,7 @@ class Dispatcher:
             return
         started = self.clock.now()
         plugin = self.runtime.channels[allowed[0].job.channel].name
-        starts = [ledger.Start(i.message, plugin, _target(i.job), i.attempt) for i in allowed]
+        starts = [ledger.Start(i.message, plugin, _target(i), i.attempt) for i in allowed]
         with self.runtime.store.begin("record attempts") as connection:
             ledger.begin_many(connection, starts, started)
             self.pacer.note_send(connection, allowed[0].job.channel, started)
@@ -281,8 +285,15 @@ class Dispatcher:
             note_on_host(
                 self.runtime,
                 [
-                    Sent(item.job, item.appointment, item.patient, item.rendered, item.message)
+                    Sent(
+                        item.job,
+                        item.subject.appointment,
+                        item.subject.patient,
+                        item.rendered,
+                        item.message,
+                    )
                     for item, _ in accepted
+                    if item.event.note_on_host and item.subject.appointment is not None
                 ],
                 sent_at,
                 zone,
@@ -298,45 +309,41 @@ class Dispatcher:
         self, claimed: list[Job], reference: Reference, zone: ZoneInfo, pool: ThreadPoolExecutor
     ) -> list[_Ready | str]:
         """Everything that may stop a job just before it goes out, then its message; one entry
-        per job: ready, or the report field it was counted under."""
+        per job: ready, or the report field it was counted under. Each job's event
+        (``bridge.events``) checks its own jobs of the batch."""
         now = self.clock.now()
-        source = self.runtime.source
-        try:
-            found = {p.key: p for p in source.patients({j.patient_key for j in claimed}, _ignore)}
-
-            def fetch(job: Job) -> Appointment | None:
-                return source.fetch(job.appointment_key, job.occurrence, reference, zone)
-
-            appts = list(pool.map(fetch, claimed)) if len(claimed) > 1 else [fetch(claimed[0])]
-        except HostUnavailable as exc:
-            with self.runtime.store.begin("host unavailable") as connection:
-                for job in claimed:
-                    queue.mark_retry(
-                        connection, job, now, now + HOST_RETRY, f"host unavailable: {exc}"
-                    )
-            return ["retried"] * len(claimed)
-        idents = {a.ident for a in appts if a is not None}
-        with self.runtime.store.begin("read opt-outs and answers") as connection:
-            opted_out = consent.opted_out_pairs(connection, set(found))
-            first = min(j.occurrence for j in claimed)
-            answered = consent.answered(connection, first, idents) if idents else {}
+        batch = Batch(now, reference, zone, pool)
+        with self.runtime.store.begin("count sends") as connection:
             sends = ledger.sends_of_jobs(connection, [j.id for j in claimed])
-        planner = Planner(
-            self.settings.reminders, zone, reference, now, opted_out=opted_out, answered=answered
-        )
-        results: list[_Ready | str] = []
-        for job, appt in zip(claimed, appts, strict=True):
-            results.append(
-                self._check_one(
-                    job,
-                    appt,
-                    found.get(job.patient_key),
-                    planner,
-                    reference,
-                    zone,
-                    sends.get(job.id, 0) + 1,
-                )
-            )
+        results: list[_Ready | str] = ["failed"] * len(claimed)
+        by_event: dict[str, list[int]] = {}
+        for index, job in enumerate(claimed):
+            by_event.setdefault(job.event, []).append(index)
+        for name, indexes in by_event.items():
+            group = [claimed[i] for i in indexes]
+            event = self.events.get(name)
+            if event is None:
+                for job in group:
+                    reason = f"no message event {name!r} is installed"
+                    self._record(queue.mark_failed, job, now, reason)
+                continue
+            try:
+                checked = event.check(group, batch)
+            except HostUnavailable as exc:
+                with self.runtime.store.begin("host unavailable") as connection:
+                    for job in group:
+                        queue.mark_retry(
+                            connection, job, now, now + HOST_RETRY, f"host unavailable: {exc}"
+                        )
+                for index in indexes:
+                    results[index] = "retried"
+                continue
+            for index, job, outcome in zip(indexes, group, checked, strict=True):
+                if isinstance(outcome, Drop):
+                    results[index] = self._drop(job, outcome.status, outcome.reason)
+                else:
+                    attempt = sends.get(job.id, 0) + 1
+                    results[index] = self._compose(job, outcome, event, attempt)
         addresses = {r.message.to for r in results if isinstance(r, _Ready)}
         if addresses:
             with self.runtime.store.begin("read address opt-outs") as connection:
@@ -347,39 +354,20 @@ class Dispatcher:
                     results[index] = self._drop(item.job, JobStatus.SKIPPED, reason)
         return results
 
-    def _check_one(
-        self,
-        job: Job,
-        appt: Appointment | None,
-        patient: Patient | None,
-        planner: Planner,
-        reference: Reference,
-        zone: ZoneInfo,
-        attempt: int,
+    def _compose(
+        self, job: Job, subject: Subject, event: MessageEvent, attempt: int
     ) -> _Ready | str:
-        if appt is None:
-            return self._drop(job, JobStatus.CANCELLED, "appointment is no longer on the host")
-        reason = planner.blocked(appt, patient)
-        if reason:
-            return self._drop(job, JobStatus.CANCELLED, reason)
-        assert patient is not None
-        reason = planner.channel_block(patient, job.channel)
-        if reason:
-            return self._drop(job, JobStatus.SKIPPED, reason)
-        deadline = appt.start - timedelta(hours=self.settings.reminders.min_lead_hours)
-        if planner.now > deadline:
-            return self._drop(job, JobStatus.SKIPPED, "too late to remind")
         try:
             message, rendered = compose(
-                self.runtime, job, appt, patient, reference, zone, attempt, self._secret
+                self.runtime, job, subject, attempt, self._secret, event.about_appointment
             )
         except TemplateError as exc:
             log.error("job %s: template problem: %s", job.id, exc)
-            self._record(queue.mark_failed, job, planner.now, f"template: {exc}")
+            self._record(queue.mark_failed, job, self.clock.now(), f"template: {exc}")
             return "failed"
         except Skipped as exc:
             return self._drop(job, JobStatus.SKIPPED, exc.reason)
-        return _Ready(job, appt, patient, message, rendered, attempt)
+        return _Ready(job, subject, event, message, rendered, attempt)
 
     def _drop(self, job: Job, status: JobStatus, reason: str) -> str:
         self._record(queue.mark_dropped, job, self.clock.now(), status, reason)
@@ -408,9 +396,9 @@ def _cost(result: SendResult, item: _Ready) -> float:
     return result.cost if result.cost is not None else item.estimate
 
 
-def _target(job: Job) -> ledger.Target:
+def _target(item: _Ready) -> ledger.Target:
+    """Who an attempt is about: the appointment only when the event is about one."""
+    job = item.job
+    if not item.event.about_appointment:
+        return ledger.Target(job.id, job.event, None, None, job.patient_key)
     return ledger.Target(job.id, job.event, job.appointment_key, job.occurrence, job.patient_key)
-
-
-def _ignore(_: Any) -> None:
-    """Rows the host cannot map were reported by the cycle already."""

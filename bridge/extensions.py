@@ -6,6 +6,8 @@
 - ``bridge.workers``: ``run(runtime, stopping: threading.Event) -> None``, run in its own thread
   by ``bridge run`` until ``stopping`` is set (the write-back worker is one).
 - ``bridge.links``: ``make(runtime) -> LinkMaker`` giving the confirm/cancel link templates use.
+- ``bridge.events``: a ``bridge.events.MessageEvent`` subclass per kind of message (reminder,
+  booking confirmation, recall, invitation...): how the dispatcher checks and renders its jobs.
 
 Built-in features register exactly like outside ones (``pyproject.toml``), so a feature is
 added without editing the command line, the web app or the service loop.

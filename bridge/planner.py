@@ -34,11 +34,11 @@ from bridge.model import Appointment, Channel, Consent, Patient, ReminderType
 from bridge.phone import can_receive_sms
 from bridge.plugin import Reference
 from bridge.settings import RemindersSettings
-from bridge.store.jobs import Job, JobPlan
+from bridge.store.jobs import PLANNED_EVENT, Job, JobPlan
 from bridge.store.schema import JobStatus
 from bridge.window import SendingWindow
 
-EVENT = "reminder"
+EVENT = PLANNED_EVENT
 DAYS_AHEAD = "days_ahead"
 MIN_GAP = timedelta(hours=1)
 
@@ -124,7 +124,9 @@ class Planner:
         patients: dict[str, Patient],
         history: Sequence[Job] = (),
     ) -> PlanResult:
-        """Plans for ``appointments``; ``history``: the stored jobs of the same patients."""
+        """Plans for ``appointments``; ``history``: the stored jobs of the same patients (only
+        their reminders count: a recall or a booking confirmation takes no reminder's day)."""
+        history = [job for job in history if job.event == EVENT]
         result = PlanResult()
         for appt in appointments:
             result.scope.add(appt.ident)

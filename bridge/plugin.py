@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -146,6 +146,55 @@ class Sighting:
 
 
 @dataclass(frozen=True)
+class CalendarEntry:
+    """One entry of a provider's calendar on one clinic-local day, as online booking reads it.
+
+    ``kind``: ``in_office`` (a marker: the provider takes appointments from ``start``),
+    ``out_of_office`` (a marker: no more from ``start``), ``busy`` (an appointment or another
+    event: ``start`` to ``end``, the whole day when ``all_day``), ``closed`` (the whole clinic,
+    ``provider_key`` empty). An ``in_office`` entry with a ``service_key`` takes that visit
+    category only."""
+
+    kind: str
+    day: date
+    start: time
+    end: time | None = None
+    provider_key: str = ""
+    facility_key: str | None = None
+    service_key: str | None = None
+    all_day: bool = False
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    """The host's own calendar grid: slot length and the hours of a day, where it keeps them."""
+
+    slot_minutes: int | None = None
+    day_start: time | None = None
+    day_end: time | None = None
+
+
+@dataclass(frozen=True)
+class LastVisit:
+    """A patient's most recent visit of one visit category (clinic-local date)."""
+
+    patient_key: str
+    service_key: str
+    day: date
+
+
+@dataclass(frozen=True)
+class HostRecall:
+    """A recall staff set on the host (OpenEMR's Recall Board): the patient is due back."""
+
+    patient_key: str
+    due: date
+    provider_key: str | None = None
+    facility_key: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class CheckLine:
     """One line of ``bridge check``: ``level`` is ok, warning or error."""
 
@@ -209,6 +258,49 @@ class Source(Plugin[C], ABC):
     def check(self) -> list[CheckLine]:
         """Validate the mapping against the live host for ``bridge check``."""
         return []
+
+    # --- online booking and recalls: hosts that keep a calendar the bridge can read --------
+    # Each raises ``NotImplementedError`` on a host that cannot answer (an HL7 feed).
+
+    def calendar(
+        self, providers: Collection[str], window: tuple[date, date], reference: Reference
+    ) -> list[CalendarEntry]:
+        """The calendar of ``providers`` (host keys) inside ``window`` (clinic-local dates,
+        inclusive), repeating events expanded, plus clinic-wide closures; cancelled
+        appointments are left out."""
+        raise NotImplementedError(f"the {self.name} source cannot read a calendar")
+
+    def calendar_settings(self) -> CalendarSettings:
+        """The host's slot length and day hours (empty where it keeps none)."""
+        return CalendarSettings()
+
+    def last_visits(
+        self,
+        services: Collection[str],
+        since: date,
+        before: date,
+        reference: Reference,
+        *,
+        attended_only: bool = False,
+    ) -> list[LastVisit]:
+        """Each patient's last visit of each of ``services`` in ``[since, before)``: visits not
+        cancelled and not missed (with ``attended_only``, checked in or out)."""
+        raise NotImplementedError(f"the {self.name} source cannot read past visits")
+
+    def booked_patients(
+        self, patient_keys: Collection[str] | None, since: date, reference: Reference
+    ) -> set[str]:
+        """Which patients (of ``patient_keys``; None: all) have an appointment on or after
+        ``since`` that is not cancelled."""
+        raise NotImplementedError(f"the {self.name} source cannot read future appointments")
+
+    def recall_list(self, until: date) -> list[HostRecall]:
+        """The recalls staff set on the host that are due on or before ``until``."""
+        return []
+
+    def find_patients(self, birth_date: date, contact: str, reject: RejectSink) -> list[Patient]:
+        """Patients born on ``birth_date`` whose mobile (E.164) or email is ``contact``."""
+        raise NotImplementedError(f"the {self.name} source cannot look patients up")
 
 
 # --- channels ---------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bridge.booking.settings import BookingSettings, RecallSettings
 from bridge.delivery.settings import DeliverySettings
 from bridge.errors import ConfigError
 from bridge.hl7.settings import Hl7Settings
@@ -303,6 +304,8 @@ class Settings(BaseSettings):
     hl7: Hl7Settings = Field(default_factory=Hl7Settings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     patient: PatientSettings = Field(default_factory=PatientSettings)
+    booking: BookingSettings = Field(default_factory=BookingSettings)
+    recall: RecallSettings = Field(default_factory=RecallSettings)
 
     # Where the settings came from; relative paths are resolved against ``base_dir``.
     source_file: Path | None = Field(None, exclude=True)

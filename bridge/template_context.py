@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -46,15 +46,24 @@ CONTEXT_VARIABLES: dict[str, tuple[str, ...]] = {
     "location": ("name", "town", "phone", "address", "notes"),
     "link": (),
     "testing": (),
+    # Messages that are not reminders fill these through ``MessageContext.extra``.
+    "booking": ("map_url", "parking", "photo_url", "offer", "pending", "reference"),
+    "recall": ("reason", "last_visit", "due"),
+    "invite": ("expires", "new_patient", "reason"),
 }
+EXTRA_VARIABLES = ("booking", "recall", "invite")
 # fmt: on
 
 
 @dataclass(frozen=True)
 class MessageContext:
-    """Everything one message is rendered from. ``appointment.start`` is an aware UTC instant."""
+    """Everything one message is rendered from. ``appointment.start`` is an aware UTC instant.
 
-    appointment: Appointment
+    ``appointment`` is None for a message about a patient rather than a visit (a recall, an
+    invitation): its placeholders are then empty. ``extra`` holds the values of the
+    ``EXTRA_VARIABLES`` groups (``{"recall": {"reason": ...}}``); a field not given is empty."""
+
+    appointment: Appointment | None
     patient: Patient
     provider: Provider | None
     facility: Facility | None
@@ -63,6 +72,7 @@ class MessageContext:
     timezone: ZoneInfo
     link: str | None = None
     testing: bool = False
+    extra: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 # --- languages -------------------------------------------------------------------------------
@@ -304,18 +314,20 @@ def build_context(ctx: MessageContext, limits: TemplateLimits, locale: Locale) -
     clinic, patient, appt = ctx.clinic, ctx.patient, ctx.appointment
     provider, facility, service = ctx.provider, ctx.facility, ctx.service
     region = clinic.region
-    start = _local(appt.start, ctx.timezone)
-    end = _local(appt.end, ctx.timezone) if appt.end is not None else None
-
     duration = ""
-    if end is not None and end > start and not appt.all_day:
-        duration = str(int((end - start).total_seconds() // 60))
-    elif service is not None and service.duration_minutes > 0:
+    if appt is None:
+        dates = dict.fromkeys(CONTEXT_VARIABLES["appointment"], "")
+        room = ""
+    else:
+        start = _local(appt.start, ctx.timezone)
+        end = _local(appt.end, ctx.timezone) if appt.end is not None else None
+        if end is not None and end > start and not appt.all_day:
+            duration = str(int((end - start).total_seconds() // 60))
+        dates = format_dates(start, end, appt.all_day, locale)
+        dates["datetime"] = truncate(dates["datetime"], limits.datetime)
+        room = truncate(one_line(appt.room), limits.office)
+    if not duration and service is not None and service.duration_minutes > 0:
         duration = str(service.duration_minutes)
-
-    dates = format_dates(start, end, appt.all_day, locale)
-    dates["datetime"] = truncate(dates["datetime"], limits.datetime)
-    room = truncate(one_line(appt.room), limits.office)
     location_address = facility.address if facility is not None else ""
     provider_name = one_line(provider.display_name) if provider is not None else ""
     short_name = (
@@ -350,7 +362,7 @@ def build_context(ctx: MessageContext, limits: TemplateLimits, locale: Locale) -
             # The model has no price yet; kept so templates written for it render (empty).
             "price": "",
             "duration": duration,
-            "notes": paragraph(appt.notes),
+            "notes": paragraph(appt.notes) if appt is not None else "",
             "preparation": paragraph(service.preparation) if service is not None else "",
             "room": room,
             "office": room,
@@ -364,6 +376,13 @@ def build_context(ctx: MessageContext, limits: TemplateLimits, locale: Locale) -
         },
         "link": one_line(ctx.link),
         "testing": bool(ctx.testing),
+        **{
+            group: {
+                name: paragraph(str(ctx.extra.get(group, {}).get(name, "")))
+                for name in CONTEXT_VARIABLES[group]
+            }
+            for group in EXTRA_VARIABLES
+        },
     }
 
 
@@ -418,4 +437,16 @@ def sample_context(clinic: ClinicSettings, language: str, timezone: ZoneInfo) ->
         clinic=clinic,
         timezone=timezone,
         link="https://example.invalid/c/sample",
+        extra={
+            "booking": {
+                "map_url": "https://example.invalid/map",
+                "parking": "Sample parking.",
+                "photo_url": "https://example.invalid/photo.jpg",
+                "offer": "Sample offer.",
+                "pending": "yes",
+                "reference": "B1",
+            },
+            "recall": {"reason": "Check-up", "last_visit": "3/6/2024", "due": "3/12/2024"},
+            "invite": {"expires": "17/6/2024", "new_patient": "yes", "reason": "Check-up"},
+        },
     )

@@ -1,5 +1,8 @@
 """A job's message: who gets it, what it says, what it carries; and the note left on the host.
 
+What the message is about and what its template renders with come from the job's event
+(``bridge.events``): ``compose`` only renders ``<event>.<channel>`` with the event's context.
+
 Testing mode routes every message to the testing phone or email (the renderer marks the text:
 ``TEST:`` before an SMS or call script, ``[TEST]`` before an email subject). Each message
 carries its attempt's idempotency key and opaque token, and the clinic's caller ID for calls.
@@ -16,16 +19,18 @@ from zoneinfo import ZoneInfo
 
 from bridge.delivery import ledger
 from bridge.errors import Skipped, SourceError
+from bridge.events import Subject
 from bridge.model import Appointment, Channel, Patient
-from bridge.plugin import OutboundMessage, Reference, SentNote
+from bridge.plugin import OutboundMessage, SentNote
 from bridge.runtime import Runtime
 from bridge.store.jobs import Job
 from bridge.store.rejects import record_reject
-from bridge.template import MessageContext, Rendered
+from bridge.template import Rendered
 
 log = logging.getLogger(__name__)
 
 AFTER_SEND = "after-send"
+REMINDER = "reminder"
 
 
 def recipient(settings: Any, channel: Channel, patient: Patient | None, testing: bool) -> str:
@@ -49,9 +54,23 @@ def recipient(settings: Any, channel: Channel, patient: Patient | None, testing:
     return target
 
 
-def message_tags(settings: Any, appointment_key: str, rule: str) -> dict[str, str]:
-    """Tags every message carries: what it is about, and the clinic's caller ID for calls."""
-    tags = {"appointment": appointment_key, "rule": rule}
+def message_tags(
+    settings: Any,
+    appointment_key: str,
+    rule: str,
+    event: str = REMINDER,
+    about_appointment: bool = True,
+) -> dict[str, str]:
+    """Tags every message carries: what it is about, and the clinic's caller ID for calls.
+
+    A message that is not about an appointment (a recall, an invitation) names its subject
+    instead; every event but the reminder is named."""
+    if about_appointment:
+        tags = {"appointment": appointment_key, "rule": rule}
+    else:
+        tags = {"subject": appointment_key, "rule": rule}
+    if event != REMINDER:
+        tags["event"] = event
     if settings.clinic.caller_id:
         tags["caller_id"] = str(settings.clinic.caller_id)
     return tags
@@ -60,28 +79,16 @@ def message_tags(settings: Any, appointment_key: str, rule: str) -> dict[str, st
 def compose(
     runtime: Runtime,
     job: Job,
-    appt: Appointment,
-    patient: Patient,
-    reference: Reference,
-    zone: ZoneInfo,
+    subject: Subject,
     attempt: int,
     secret: str,
+    about_appointment: bool = True,
 ) -> tuple[OutboundMessage, Rendered]:
-    """Render the job's template and build its message for attempt number ``attempt``."""
+    """Render the job's event template for ``subject`` and build its message for attempt
+    number ``attempt``."""
     settings = runtime.settings
     testing = settings.mode == "testing"
-    provider = reference.providers.get(appt.provider_keys[0]) if appt.provider_keys else None
-    context = MessageContext(
-        appointment=appt,
-        patient=patient,
-        provider=provider,
-        facility=reference.facilities.get(appt.facility_key or ""),
-        service=reference.services.get(appt.service_key or ""),
-        clinic=settings.clinic,
-        timezone=zone,
-        link=runtime.link_for(job, appt, patient),
-        testing=testing,
-    )
+    context = subject.context
     templates = runtime.templates
     rendered = templates.render(job.event, job.channel, context)
     voicemail = None
@@ -91,7 +98,7 @@ def compose(
     message = OutboundMessage(
         idempotency_key=key,
         channel=job.channel,
-        to=recipient(settings, job.channel, patient, testing),
+        to=recipient(settings, job.channel, subject.patient, testing),
         text=rendered.text,
         subject=rendered.subject,
         html=rendered.html,
@@ -99,7 +106,7 @@ def compose(
         voicemail=voicemail,
         testing=testing,
         job_id=job.id,
-        tags=message_tags(settings, job.appointment_key, job.rule),
+        tags=message_tags(settings, job.appointment_key, job.rule, job.event, about_appointment),
         token=ledger.token_for(key, secret),
     )
     return message, rendered

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bridge.mapping.sql_booking import BookingMapping, RecallList
 from bridge.model import Channel, HostStatus, StatusClass
 
 Scalar = str | int | float | bool
@@ -328,7 +329,7 @@ class FlowBoard(Strict):
 
 
 NoteRole = Literal["patient_key", "title", "body", "assigned_to", "user", "now", "empty"]
-NoteEvent = Literal["cancel", "callback", "opt_out", "opt_in", "note"]
+NoteEvent = Literal["cancel", "callback", "opt_out", "opt_in", "note", "book"]
 _DEFAULT_NOTE_EVENTS: tuple[NoteEvent, ...] = ("cancel", "callback", "note")
 
 
@@ -395,3 +396,5 @@ class SqlMapping(Strict):
     timezone: TimezoneLookup | None = None
     after_send: AfterSend = Field(default_factory=lambda: AfterSend(enabled=False))
     write_back: WriteBack = Field(default_factory=lambda: WriteBack(enabled=False))
+    booking: BookingMapping | None = None
+    recalls: RecallList | None = None

@@ -4,7 +4,7 @@ A token is ``<id>.<mac>``: ``id`` is 15 bytes (120 bits) that look random, ``mac
 bytes of HMAC-SHA256 over the purpose and the id, both base64url. The id says nothing: what the
 link is for lives in the store under a keyed hash of the id (``lookup``), so neither the URL nor a
 copy of the store gives anything away. A token made for one purpose (``appointment``: confirm,
-cancel, call back) fails verification under any other (a future booking or invitation link).
+cancel, call back) fails verification under any other (``booking``: a personal booking link).
 
 Ids are derived from the message's identity (the job's dedupe key) with a key, so a job that is
 retried renders the very same link (an SMS provider's idempotency and the exactly-once dispatch
@@ -23,7 +23,8 @@ MAC_BYTES = 12
 _SHAPE = re.compile(r"^[A-Za-z0-9_-]{20}\.[A-Za-z0-9_-]{16}$")
 
 APPOINTMENT = "appointment"
-PURPOSES = frozenset({APPOINTMENT})
+BOOKING = "booking"  # a personal booking link (recall, invitation, treatment, on request)
+PURPOSES = frozenset({APPOINTMENT, BOOKING})
 
 
 class Tokens:

@@ -10,7 +10,7 @@ A job that was claimed (``sending``) and whose lease ran out is never resent bli
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from bridge.model import Channel
 from bridge.store.schema import DONE_STATUSES, JobStatus, job_events, jobs
 
 BATCH = 500
+PLANNED_EVENT = "reminder"  # the one event the planner plans (``bridge.planner.EVENT``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,18 +119,22 @@ def reconcile(
     plans: Sequence[JobPlan],
     now: datetime,
     cancel_reasons: dict[tuple[str, date], str] | None = None,
+    events: Collection[str] = (PLANNED_EVENT,),
 ) -> ReconcileCounts:
-    """Make the stored jobs of the occurrences in ``scope`` match ``plans``.
+    """Make the stored jobs of ``events`` for the occurrences in ``scope`` match ``plans``.
 
     Jobs already handed to a channel (sending, sent, unknown, failed) are never touched: that is
     what makes a re-plan unable to produce a duplicate. A pending job that is no longer wanted is
-    cancelled with the reason given for its occurrence.
+    cancelled with the reason given for its occurrence. Jobs of other events (a booking
+    confirmation for the same appointment) belong to whoever made them and are left alone: the
+    planner plans reminders only.
     """
     counts = ReconcileCounts()
     reasons = cancel_reasons or {}
+    owned = set(events) | {plan.event for plan in plans}
     wanted = {plan.dedupe_key: plan for plan in plans}
     idents = sorted(set(scope) | {(p.appointment_key, p.occurrence) for p in plans})
-    existing = {job.dedupe_key: job for job in jobs_for(connection, idents)}
+    existing = {job.dedupe_key: job for job in jobs_for(connection, idents) if job.event in owned}
 
     inserts = []
     for key, plan in wanted.items():

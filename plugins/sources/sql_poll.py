@@ -7,7 +7,7 @@ actually has are selected, so the same ``openemr.yaml`` reads OpenEMR 5.x and 8.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,11 @@ from bridge.mapping import mapping_path, read_mapping_data, validate_mapping
 from bridge.mapping.sql import SqlMapping
 from bridge.model import Appointment, Patient
 from bridge.plugin import (
+    CalendarEntry,
+    CalendarSettings,
     CheckLine,
+    HostRecall,
+    LastVisit,
     PluginConfig,
     PluginContext,
     Reference,
@@ -30,6 +34,8 @@ from bridge.plugin import (
     Source,
 )
 from plugins.sources.sql_appointments import AppointmentReader
+from plugins.sources.sql_calendar import CalendarReader
+from plugins.sources.sql_history import History
 from plugins.sources.sql_reference import read_reference
 from plugins.sources.sql_rows import ROW_KEY, patient_from_row
 
@@ -65,6 +71,8 @@ class SqlPoll(Source[SqlPollConfig]):
             self.mapping.model_dump_json().encode(), digest_size=16
         ).hexdigest()
         self._patient_columns: dict[str, str] | None = None
+        self._calendar_reader: CalendarReader | None = None
+        self._history_reader: History | None = None
 
     # --- reference data -----------------------------------------------------------------------
 
@@ -192,6 +200,59 @@ class SqlPoll(Source[SqlPollConfig]):
             target = columns[name] if name in columns else column(name)
             conditions.append(target.in_(value) if isinstance(value, list) else target == value)
         return conditions
+
+    # --- online booking and recalls (plugins.sources.sql_calendar, sql_history) ---------------
+
+    def calendar(
+        self, providers: Collection[str], window: tuple[date, date], reference: Reference
+    ) -> list[CalendarEntry]:
+        with self.db.connect() as connection:
+            return self._calendar().entries(connection, providers, window, reference)
+
+    def _calendar(self) -> CalendarReader:
+        if self._calendar_reader is None:
+            self._calendar_reader = CalendarReader(
+                self.db, self.mapping, self.appointment_columns()
+            )
+        return self._calendar_reader
+
+    def calendar_settings(self) -> CalendarSettings:
+        return self._history().calendar_settings()
+
+    def last_visits(
+        self,
+        services: Collection[str],
+        since: date,
+        before: date,
+        reference: Reference,
+        *,
+        attended_only: bool = False,
+    ) -> list[LastVisit]:
+        return self._history().last_visits(services, since, before, reference, attended_only)
+
+    def booked_patients(
+        self, patient_keys: Collection[str] | None, since: date, reference: Reference
+    ) -> set[str]:
+        return self._history().booked_patients(patient_keys, since, reference)
+
+    def recall_list(self, until: date) -> list[HostRecall]:
+        return self._history().recall_list(until)
+
+    def find_patients(self, birth_date: date, contact: str, reject: RejectSink) -> list[Patient]:
+        with self.db.connect() as connection:
+            keys = self._history().patient_keys_born(connection, birth_date)
+        wanted = contact.strip().lower()
+        return [
+            patient
+            for patient in self.patients(keys, reject)
+            if patient.birth_date == birth_date
+            and wanted in {(patient.email or "").lower(), patient.mobile or ""} - {""}
+        ]
+
+    def _history(self) -> History:
+        if self._history_reader is None:
+            self._history_reader = History(self.db, self.mapping, self.appointment_columns())
+        return self._history_reader
 
     # --- check --------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ given back, staff notes. Each command runs in one host transaction: the visit's 
 the rules decide (``sql_status``), the row is changed (one occurrence of a series is split off
 first, as OpenEMR does), today's appointments get a Flow Board row and some answers a staff note
 (``sql_staff``); after the commit the row is read again to verify. Applying a command twice
-finds it done and changes nothing.
+finds it done and changes nothing. Online bookings (``CommandKind.BOOK``) are inserted by
+``sql_booking``, in a transaction holding the provider's day.
 """
 
 from __future__ import annotations
@@ -30,11 +31,20 @@ from bridge.host_sql import HostDatabase, key_value
 from bridge.mapping import mapping_path, read_mapping_data, validate_mapping
 from bridge.mapping.sql import SqlMapping
 from bridge.model import Appointment, Channel
-from bridge.plugin import PluginConfig, PluginContext, SentNote, WriteContext, Writer
+from bridge.plugin import (
+    CalendarSettings,
+    PluginConfig,
+    PluginContext,
+    SentNote,
+    WriteContext,
+    Writer,
+)
 from bridge.writeback import Applied, Command, CommandKind
 from bridge.writeback_expect import EXPECT, differences
 from plugins.sources.sql_appointments import AppointmentReader
-from plugins.writers.sql_notes import note_text
+from plugins.sources.sql_history import History
+from plugins.writers.sql_booking import Booker
+from plugins.writers.sql_notes import booking_text, note_text
 from plugins.writers.sql_occurrence import Locked, Occurrences
 from plugins.writers.sql_staff import add_note, track
 from plugins.writers.sql_status import Decision, decide, host_status
@@ -65,6 +75,8 @@ class SqlWriter(Writer[SqlWriterConfig]):
         self._tables: dict[str, Table] = {}
         reader = AppointmentReader(self.db, self.mapping, context.clock)
         self.occurrences = Occurrences(reader, self.mapping)
+        self.booker = Booker(self)
+        self._grid: CalendarSettings | None = None
 
     def note_sent(self, note: SentNote) -> None:
         self.note_sent_many([note])
@@ -103,6 +115,40 @@ class SqlWriter(Writer[SqlWriterConfig]):
         return {
             name: value for name, value in flags.items() if self.db.optional(table, name, dotted)
         }
+
+    def table(self, name: str) -> Table:
+        """The host table ``name``, reflected once."""
+        return self._table(name)
+
+    def calendar_grid(self) -> CalendarSettings:
+        """The host's calendar grid (slot length, day hours), read once."""
+        if self._grid is None:
+            columns = self.occurrences.reader.columns()
+            self._grid = History(self.db, self.mapping, columns).calendar_settings()
+        return self._grid
+
+    def booking_note(
+        self,
+        connection: Connection,
+        command: Command,
+        context: WriteContext,
+        patient_key: str,
+        registered: bool,
+        matched: bool,
+    ) -> int | None:
+        """The staff note about an online booking, on the booked patient's chart."""
+        notes = self.mapping.write_back.notes
+        if notes is None or "book" not in notes.about:
+            return None
+        text = booking_text(command, context.timezone, registered=registered, matched=matched)
+        return add_note(
+            connection,
+            self._table(notes.table),
+            notes,
+            patient_key=patient_key,
+            text=text,
+            now=_naive(context.now, context.timezone),
+        )
 
     def _table(self, name: str) -> Table:
         """The host table, reflected once: its column types convert dates and times per dialect."""
@@ -146,6 +192,8 @@ class SqlWriter(Writer[SqlWriterConfig]):
             return self._answer(command, context)
         if command.kind in (CommandKind.OPT_OUT, CommandKind.OPT_IN):
             return self._consent(command, context)
+        if command.kind == CommandKind.BOOK:
+            return self.booker.book(command, context)
         if command.kind == CommandKind.NOTE:
             with self.db.begin() as connection:
                 note = self._note(connection, command, context, "note", None)

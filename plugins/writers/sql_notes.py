@@ -19,6 +19,13 @@ _VIA = {
     "voice-keypress": "a keypress on the reminder call",
     "email-reply": "an email reply",
     "hl7": "the HL7 feed",
+    "booking": "the online booking page",
+}
+_FLOWS = {
+    "new": "as a new patient",
+    "existing": "with a personal booking link",
+    "recall": "from a recall message",
+    "treatment": "for a planned treatment",
 }
 
 
@@ -52,3 +59,34 @@ def clean(value: object, limit: int = REASON_LIMIT) -> str:
         return ""
     printable = "".join(ch if ch.isprintable() else " " for ch in value)
     return " ".join(printable.split())[:limit].strip()
+
+
+def booking_text(command: Command, zone: ZoneInfo, *, registered: bool, matched: bool) -> str:
+    """The staff note about an online booking: what, when, how, and what to check."""
+    payload = command.payload
+    slot = payload.get("slot") or {}
+    what = (
+        f"{payload.get('title') or 'an appointment'} on {slot.get('date')} at {slot.get('start')}"
+    )
+    how = _FLOWS.get(str(payload.get("flow")), "online")
+    parts = [f"Patient booked {what} online {how} (ref {payload.get('reference')})."]
+    parts.append(
+        "It waits for approval (status pending)." if payload.get("approval") else "It is booked."
+    )
+    details = payload.get("patient")
+    if registered:
+        parts.append("New patient registered online: please check the chart.")
+    elif matched and isinstance(details, dict):
+        typed = ", ".join(
+            f"{name} {clean(details.get(name), 80)}"
+            for name in ("mobile", "email")
+            if details.get(name)
+        )
+        parts.append(
+            "Registered as new but matched this chart by name and birth date; contact details "
+            f"were not changed{': typed online ' + typed if typed else ''}."
+        )
+    comment = clean(payload.get("comment"))
+    if comment:
+        parts.append(f"Comment: {comment}")
+    return " ".join(parts)
