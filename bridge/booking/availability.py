@@ -6,9 +6,13 @@ Open hours come from two places:
 
 - the host's markers, read as OpenEMR's "find available" reads them: the day starts closed; an
   ``in_office`` entry opens it at its time (an entry kept for another visit category counts as
-  closing it for this one), an ``out_of_office`` entry closes it; a day still open at the end
-  closes at the host's day end (OpenEMR ``schedule_end``);
+  closing it for this one), an ``out_of_office`` entry closes it, and wins over an ``in_office``
+  entry at the same time (``find_appt_popup.php`` tests the out bit last); a day still open at
+  the end closes at the host's day end (OpenEMR ``schedule_end``);
 - blocks configured in the bridge (per provider, location, weekdays and reasons).
+
+Either kind is cut to the host's day (``schedule_start`` to ``schedule_end``): the clinic's
+calendar shows no hours outside it.
 
 Busy: every ``busy`` entry of the provider (its time, or the whole day) and every ``closed``
 entry of the clinic. A slot must lie inside open hours, overlap nothing busy, start on the grid
@@ -83,7 +87,7 @@ def host_openings(
     """The open hours a day's markers give, for a visit of ``service_key``."""
     markers = sorted(
         (e for e in entries if e.kind in ("in_office", "out_of_office")),
-        key=lambda e: (e.start, e.kind != "out_of_office"),
+        key=lambda e: (e.start, e.kind == "out_of_office"),
     )
     found: list[Opening] = []
     opened: CalendarEntry | None = None
@@ -144,7 +148,7 @@ def day_slots(
         begin = datetime.combine(day, max(opening.start, rules.day_start))
         offset = (begin - midnight) % step
         start = begin if not offset else begin + (step - offset)
-        finish = datetime.combine(day, opening.end)
+        finish = datetime.combine(day, min(opening.end, rules.day_end))
         while start + length <= finish:
             end = start + length
             if start >= rules.earliest and not _overlaps(start.time(), end.time(), busy, end, day):
