@@ -2,7 +2,8 @@
 
 It builds an OpenEMR-shaped host in SQLite (``bridge-demo/demo-host.sqlite``) with synthetic
 patients and appointments around today, runs one cycle (poll, plan, dispatch to the outbox in
-testing mode), prints what was planned and sent, and keeps serving the web page until stopped.
+testing mode) and the day's recall, prints what was planned and sent, and keeps serving the web
+pages (status, confirm / cancel links, online booking) until stopped.
 Each run starts from a fresh demo folder, so it shows the same story every time.
 """
 
@@ -14,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bridge.clock import SystemClock
+from bridge.booking.recall import run_recall
+from bridge.clock import SystemClock, local_date
 from bridge.cycle import run_cycle
 from bridge.demo.report import print_report
 from bridge.demo.scenario import seed_demo_host
@@ -46,6 +48,33 @@ def demo_overrides(folder: Path, timezone: str, port: int | None) -> dict[str, A
             name: {"plugin": "outbox", "folder": str(folder / "outbox")}
             for name in ("sms", "email", "voice")
         },
+        # Online booking on the providers' In Office hours, and the recall that offers it.
+        "booking": {
+            "enabled": True,
+            "min_notice_hours": 0,
+            "map_url": "https://maps.example.test/demo-family-clinic",
+            "parking": "Free parking behind the building.",
+            "reasons": [
+                {
+                    "key": "checkup",
+                    "name": {"en": "Check-up", "it": "Controllo", "es": "Revisión", "fr": "Bilan"},
+                    "service": "9",
+                    "flows": ["existing", "recall", "treatment"],
+                },
+                {
+                    "key": "first-visit",
+                    "name": {
+                        "en": "First visit",
+                        "it": "Prima visita",
+                        "es": "Primera visita",
+                        "fr": "Première visite",
+                    },
+                    "service": "10",
+                    "flows": ["new"],
+                },
+            ],
+        },
+        "recall": {"enabled": True, "services": ["5"], "reason": "checkup"},
     }
     if port is not None:
         overrides["web"] = {"port": port, "base_url": f"http://127.0.0.1:{port}"}
@@ -65,8 +94,11 @@ def run_demo(config: str | None, *, no_serve: bool, port: int | None, folder: st
     runtime = Runtime.build(settings, clock)
     try:
         cycle = run_cycle(runtime)
+        recall = run_recall(
+            runtime, local_date(clock.now(), runtime.zone(runtime.source.reference()))
+        )
         dispatch = Dispatcher(runtime).run_due()
-        print_report(runtime, base, cycle, dispatch)
+        print_report(runtime, base, cycle, recall, dispatch)
         if no_serve:
             return 0
         from bridge.web.server import start_in_thread
@@ -76,6 +108,7 @@ def run_demo(config: str | None, *, no_serve: bool, port: int | None, folder: st
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         server = start_in_thread(runtime)
         print(f"\nStatus page: {settings.web.base_url}/  (Ctrl-C to stop)")
+        print(f"Online booking: {settings.web.base_url}/book")
         stop.wait()
         server.should_exit = True
         return 0

@@ -42,6 +42,7 @@ TABLES = (
     "patient_tracker",
     "patient_tracker_element",
     "pnotes",
+    "medex_recalls",
 )
 
 
@@ -271,6 +272,18 @@ def openemr_metadata(*, legacy: bool = False) -> MetaData:
         Column("update_by", BigInteger),
         Column("update_date", DateTime),
         Index("ix_pnotes_pid", "pid"),
+    )
+    Table(  # the Recall Board (Messages > Recalls): recalls staff set by hand
+        "medex_recalls",
+        metadata,
+        Column("r_ID", Integer, primary_key=True),
+        Column("r_PRACTID", Integer, nullable=False, server_default="0"),
+        Column("r_pid", Integer, nullable=False),
+        Column("r_eventDate", Date, nullable=False),
+        Column("r_facility", Integer, nullable=False, server_default="0"),
+        Column("r_provider", Integer, nullable=False, server_default="0"),
+        Column("r_reason", String(255)),
+        Column("r_created", DateTime),
     )
     return metadata
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bridge.booking.recall import RecallReport
 from bridge.cycle import CycleReport
 from bridge.dispatcher import DispatchReport
 from bridge.model import Channel
@@ -20,22 +21,35 @@ from bridge.store.schema import jobs
 from bridge.table import format_table
 
 
-def print_report(runtime: Runtime, folder: Path, cycle: CycleReport, sent: DispatchReport) -> None:
+def print_report(
+    runtime: Runtime,
+    folder: Path,
+    cycle: CycleReport,
+    recall: RecallReport,
+    sent: DispatchReport,
+) -> None:
     settings = runtime.settings
     reference = runtime.source.reference()
     zone = runtime.zone(reference)
     print(f"Reminder Bridge demo - {settings.clinic.name} ({zone}), mode: {settings.mode}")
     print(f"Demo host: {folder / 'demo-host.sqlite'} (OpenEMR tables, synthetic patients)")
     print(f"Cycle: {cycle.summary()}")
+    print(f"Recall: {recall.summary()}")
     print(f"Dispatch: {sent.summary()}\n")
 
     with runtime.store.begin("read jobs") as connection:
         rows = connection.execute(select(jobs).order_by(jobs.c.due_at, jobs.c.id)).all()
         patients = snapshots.load_patients(connection, {row.patient_key for row in rows})
+    # A recalled patient has no visit in the window, so the cycle did not read them.
+    missing = {row.patient_key for row in rows} - set(patients)
+    patients.update((p.key, p) for p in runtime.source.patients(missing, lambda _: None))
     table = [
         (
+            row.event,
             row.appointment_key,
-            row.appointment_start.astimezone(zone).strftime("%a %d %b %H:%M"),
+            row.appointment_start.astimezone(zone).strftime("%a %d %b %H:%M")
+            if row.event == "reminder"
+            else "",
             patients[row.patient_key].full_name if row.patient_key in patients else row.patient_key,
             row.channel,
             row.rule,
@@ -44,10 +58,20 @@ def print_report(runtime: Runtime, folder: Path, cycle: CycleReport, sent: Dispa
         )
         for row in rows
     ]
-    print("Reminders planned this cycle")
+    print("Messages planned (reminders by the cycle, recalls by the recall run)")
     print(
         format_table(
-            ["appt", "appointment time", "patient", "channel", "rule", "status", "note"], table
+            [
+                "message",
+                "about",
+                "appointment time",
+                "patient",
+                "channel",
+                "rule",
+                "status",
+                "note",
+            ],
+            table,
         )
     )
 

@@ -1,4 +1,5 @@
-"""The demo's story: a small clinic's next few days, with the cases a front desk meets.
+"""The demo's story: a small clinic's next few days, with the cases a front desk meets, and a
+patient due for a recall who can book online.
 
 Every patient is synthetic (``example.test`` addresses, ``202-555-01xx`` numbers).
 """
@@ -64,9 +65,16 @@ def seed_demo_host(url: str, timezone: str, now: datetime) -> OpenEmrHost:
     host.add_group_visit(7, day2, "09:30", providers=(1, 2))
     host.add_appointment(8, tomorrow, "11:30", provider=1, status="x")
     host.add_appointment(9, today + timedelta(days=10), "10:00", provider=1)
-    # The providers' "In Office" blocks: calendar events without a patient.
-    for provider in (1, 2):
-        host.add_appointment(
-            None, tomorrow, "08:00", provider=provider, catid=IN_OFFICE, minutes=600
-        )
+    # Due for a recall: an office visit seven months ago and nothing booked since.
+    host.add_patient(10, "Rita", "Recall")
+    host.add_appointment(10, today - timedelta(days=212), "09:00", provider=1, status="@")
+    # The providers' "In Office" blocks (calendar events without a patient) on the next two
+    # weeks' workdays: what the booking pages offer.
+    for offset in range(1, 15):
+        day = today + timedelta(days=offset)
+        if day.weekday() < 5:
+            for provider in (1, 2):
+                host.add_appointment(
+                    None, day, "08:00", provider=provider, catid=IN_OFFICE, minutes=600
+                )
     return host

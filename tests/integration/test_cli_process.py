@@ -65,11 +65,14 @@ def test_demo_no_serve(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "Reminders planned this cycle" in done.stdout
+    assert "Messages planned" in done.stdout
     assert "no consent for sms (refused)" in done.stdout
+    assert "1 due, 1 recalled" in done.stdout
     sms = (tmp_path / "demo" / "outbox" / "sms.jsonl").read_text().strip().split("\n")
     assert len(sms) >= 5
     assert {json.loads(line)["to"] for line in sms} == {"+12025550100"}  # testing mode
+    recall = [json.loads(line) for line in sms if "/b/" in json.loads(line)["text"]]
+    assert len(recall) == 1 and "Book online" in recall[0]["text"]
     assert done.stderr == ""
 
 
@@ -88,6 +91,8 @@ def test_demo_serves_the_status_page(tmp_path: Path) -> None:
         assert status == 200 and json.loads(body)["mode"] == "testing"
         status, page = get(f"http://127.0.0.1:{port}/")
         assert status == 200 and "<table>" in page and "sent" in page
+        status, page = get(f"http://127.0.0.1:{port}/book")
+        assert status == 200 and 'href="/book/new"' in page
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
@@ -230,5 +235,5 @@ def test_readme_commands_in_a_fresh_venv(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "Reminders planned this cycle" in done.stdout
+    assert "Messages planned" in done.stdout
     assert (elsewhere / "bridge-demo" / "outbox" / "sms.jsonl").exists()
