@@ -23,14 +23,13 @@ from bridge.events import Subject
 from bridge.model import Appointment, Channel, Patient
 from bridge.plugin import OutboundMessage, SentNote
 from bridge.runtime import Runtime
-from bridge.store.jobs import Job
+from bridge.store.jobs import PLANNED_EVENT, Job
 from bridge.store.rejects import record_reject
 from bridge.template import Rendered
 
 log = logging.getLogger(__name__)
 
 AFTER_SEND = "after-send"
-REMINDER = "reminder"
 
 
 def recipient(settings: Any, channel: Channel, patient: Patient | None, testing: bool) -> str:
@@ -58,7 +57,7 @@ def message_tags(
     settings: Any,
     appointment_key: str,
     rule: str,
-    event: str = REMINDER,
+    event: str = PLANNED_EVENT,
     about_appointment: bool = True,
 ) -> dict[str, str]:
     """Tags every message carries: what it is about, and the clinic's caller ID for calls.
@@ -69,7 +68,7 @@ def message_tags(
         tags = {"appointment": appointment_key, "rule": rule}
     else:
         tags = {"subject": appointment_key, "rule": rule}
-    if event != REMINDER:
+    if event != PLANNED_EVENT:
         tags["event"] = event
     if settings.clinic.caller_id:
         tags["caller_id"] = str(settings.clinic.caller_id)
