@@ -12,7 +12,9 @@ Who is due on a day:
 
 Then: one recall per patient per day (a manual one first, else the most overdue), none for a
 patient who already has an appointment ahead or an open recall, none twice for the same due date
-(``recalls`` is unique on patient, source and due date), at most ``recall.max_per_run``. Each
+(``recalls`` is unique on patient, source and due date), none for the deceased, none for a
+patient no channel may reach (no contact, no consent: counted as unreachable and not stored, so
+they are recalled once that changes), at most ``recall.max_per_run`` recalls made. Each
 recall gets its personal link (the booking pages, recall flow, its reason) and its messages
 (``recall`` event, SMS and/or email, gated by consent) in the job queue.
 
@@ -31,7 +33,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection, insert, select, update
 
 from bridge.booking import passes
-from bridge.booking.messages import plan_messages
+from bridge.booking.messages import channel_gate, plan_messages
 from bridge.booking.passes import PassKeys
 from bridge.booking.reasons import for_flow, resolve
 from bridge.booking.tables import manual_recalls, recall_runs, recalls
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 OPEN, BOOKED, SCHEDULED, EXPIRED, CANCELLED = "open", "booked", "scheduled", "expired", "cancelled"
 EVENT = "recall"
+RECALLED, EXISTS, UNREACHABLE = "recalled", "exists", "unreachable"
 
 
 @dataclass
@@ -58,6 +61,8 @@ class RecallReport:
     already_booked: int = 0
     already_recalled: int = 0
     not_found: int = 0
+    deceased: int = 0
+    unreachable: int = 0
     over_cap: int = 0
     expired: int = 0
     repeated: bool = False
@@ -66,7 +71,9 @@ class RecallReport:
         text = (
             f"recall {self.day}: {self.due} due, {self.recalled} recalled, "
             f"{self.already_booked} already booked, {self.already_recalled} already recalled, "
-            f"{self.not_found} not on the host, {self.over_cap} over the daily cap; "
+            f"{self.not_found} not on the host, {self.deceased} deceased, "
+            f"{self.unreachable} unreachable (no consent or no contact), "
+            f"{self.over_cap} over the daily cap; "
             f"{self.expired} links expired"
         )
         return text + (" (this day had run already: nothing changed)" if self.repeated else "")
@@ -107,20 +114,26 @@ def run_recall(runtime: Runtime, day: date) -> RecallReport:
     reference = runtime.source.reference()
     report = RecallReport(day=day.isoformat(), expired=expired)
     due = find_due(runtime, day, reference)
-    report.due = len(due)
+    report.due = len({d.patient_key for d in due})
     chosen = _choose(runtime, day, due, reference, report)
-    if settings.max_per_run and len(chosen) > settings.max_per_run:
-        report.over_cap = len(chosen) - settings.max_per_run
-        chosen = chosen[: settings.max_per_run]
     found = {p.key: p for p in runtime.source.patients({d.patient_key for d in chosen}, _skip)}
     keys = PassKeys(runtime)
-    for item in chosen:
+    for index, item in enumerate(chosen):
+        if settings.max_per_run and report.recalled >= settings.max_per_run:
+            report.over_cap = len(chosen) - index
+            break
         patient = found.get(item.patient_key)
-        if patient is None or patient.deceased:
+        if patient is None:
             report.not_found += 1
             continue
-        if _recall(runtime, keys, item, patient, day, reference):
+        if patient.deceased:
+            report.deceased += 1
+            continue
+        outcome = _recall(runtime, keys, item, patient, day, reference)
+        if outcome == RECALLED:
             report.recalled += 1
+        elif outcome == UNREACHABLE:
+            report.unreachable += 1
         else:
             report.already_recalled += 1
     with runtime.store.begin("finish a recall run") as connection:
@@ -191,24 +204,31 @@ def find_due(runtime: Runtime, day: date, reference: Reference) -> list[Due]:
 def _choose(
     runtime: Runtime, day: date, due: list[Due], reference: Reference, report: RecallReport
 ) -> list[Due]:
-    """One recall per patient: none for those booked ahead or already holding an open recall."""
-    best: dict[str, Due] = {}
+    """One recall per patient: none for those booked ahead or already holding an open recall.
+
+    A due date already recalled is left out before choosing: a manual recall that was sent (and
+    booked, or expired) stays on its list until staff remove it, and must not hide the
+    patient's next recall by visit. Open recalls of patients now booked ahead (by phone, at the
+    desk) are closed, whether or not they are due again today."""
+    done = _recalled(runtime, due)
+    fresh: dict[str, Due] = {}
     for item in sorted(due, key=lambda d: (not d.manual, d.due, d.source)):
-        best.setdefault(item.patient_key, item)
-    if not best:
-        return []
-    booked = runtime.source.booked_patients(set(best), day, reference)
-    report.already_booked = len(booked & set(best))
+        if (item.patient_key, item.source, item.due) not in done:
+            fresh.setdefault(item.patient_key, item)
     with runtime.store.begin("read open recalls") as connection:
         holding = set(
             connection.execute(
                 select(recalls.c.patient_key).where(recalls.c.status == OPEN)
             ).scalars()
         )
-        if booked:
-            _close_booked(connection, booked, runtime.clock.now())
-    report.already_recalled += len((holding - booked) & set(best))
-    chosen = [d for key, d in best.items() if key not in booked and key not in holding]
+    due_patients = {d.patient_key for d in due}
+    booked = runtime.source.booked_patients(due_patients | holding, day, reference)
+    if booked & holding:
+        with runtime.store.begin("close answered recalls") as connection:
+            _close_booked(connection, booked & holding, runtime.clock.now())
+    chosen = [d for key, d in fresh.items() if key not in booked and key not in holding]
+    report.already_booked = len(booked & due_patients)
+    report.already_recalled += len(due_patients - booked) - len(chosen)
     return sorted(chosen, key=lambda d: (not d.manual, d.due, d.patient_key))
 
 
@@ -219,11 +239,16 @@ def _recall(
     patient: Patient,
     day: date,
     reference: Reference,
-) -> bool:
-    """Store one recall, its link and its messages; False when it existed already."""
+) -> str:
+    """Store one recall, its link and its messages: ``RECALLED``; ``EXISTS`` when it was made
+    already; ``UNREACHABLE`` when no channel may carry it (nothing is stored, so the patient is
+    recalled once a contact or a consent appears)."""
     now = runtime.clock.now()
     expires = now + timedelta(days=runtime.settings.recall.link_days)
     with runtime.store.begin("record a recall") as connection:
+        gate = channel_gate(runtime, connection, patient, now, reference)
+        if all(gate.channel_block(patient, c) for c in runtime.settings.recall.channels):
+            return UNREACHABLE
         created = insert_ignore(
             connection,
             recalls,
@@ -242,7 +267,7 @@ def _recall(
             keys=("patient_key", "source", "due_on"),
         )
         if not created:
-            return False
+            return EXISTS
         recall_id = connection.execute(
             select(recalls.c.id).where(
                 recalls.c.patient_key == item.patient_key,
@@ -276,7 +301,21 @@ def _recall(
             deadline=expires,
             reference=reference,
         )
-    return True
+    return RECALLED
+
+
+def _recalled(runtime: Runtime, due: list[Due]) -> set[tuple[str, str, date]]:
+    """Which of ``due`` were recalled already (patient, source, due date)."""
+    found: set[tuple[str, str, date]] = set()
+    with runtime.store.begin("read past recalls") as connection:
+        for chunk in _chunks(sorted({d.patient_key for d in due})):
+            rows = connection.execute(
+                select(recalls.c.patient_key, recalls.c.source, recalls.c.due_on).where(
+                    recalls.c.patient_key.in_(chunk)
+                )
+            )
+            found.update((str(key), str(source), on) for key, source, on in rows)
+    return found
 
 
 def _expire(connection: Connection, now: datetime) -> int:
