@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -33,7 +34,9 @@ from bridge.booking.reasons import Reason
 from bridge.booking.settings import Flow
 from bridge.booking.tables import bookings, invitations, recalls
 from bridge.clock import iso_utc, local_to_utc
+from bridge.errors import SourceError
 from bridge.model import Channel, Consent, Patient
+from bridge.plugin import Reference
 from bridge.runtime import Runtime
 from bridge.store import writebacks as queue
 from bridge.writeback import Command, CommandKind, Outcome
@@ -112,7 +115,7 @@ def submit(runtime: Runtime, request: Request) -> BookingResult:
     """Store the booking and its command, apply it now, and report what became of it."""
     settings = runtime.settings.booking
     now = runtime.clock.now()
-    zone = runtime.zone(runtime.source.reference())
+    zone = _zone(runtime)
     new = request.new_patient is not None
     approval = settings.approval == "all" or (settings.approval == "new_patients" and new)
     reference = new_reference()
@@ -167,6 +170,14 @@ def submit(runtime: Runtime, request: Request) -> BookingResult:
     if apply_now(runtime, queued.id) in (None, Outcome.APPLYING):
         _wait(runtime, queued.id)
     return settle(runtime, booking_id)
+
+
+def _zone(runtime: Runtime) -> ZoneInfo:
+    """The clinic's zone, read from the host only when the settings name none: a booking made
+    while the host is away is still stored and queued."""
+    if runtime.settings.clinic.timezone:
+        return runtime.zone(Reference())
+    return runtime.zone(runtime.source.reference())
 
 
 def _insert_booking(
@@ -232,21 +243,38 @@ def settle(runtime: Runtime, booking_id: int) -> BookingResult:
         return BookingResult("pending" if booking["approval"] else "booked", booking_id, reference)
     if booking["status"] == REFUSED:
         return BookingResult("taken", booking_id, reference, booking["detail"] or "")
+    # What the side effects need from the host is read before the transition is claimed: a
+    # host away at this moment leaves the booking for the worker's next round, with nothing lost.
     if item is not None and item.status == Outcome.DONE:
         result = item.result or {}
         key = str(result.get("host_ref"))
         patient_key = str((result.get("values") or {}).get("patient") or booking["patient_key"])
+        try:
+            host = runtime.source.reference()
+            found = list(runtime.source.patients([patient_key], lambda _: None))
+        except SourceError:
+            _move(booking_id, (REQUESTED,), QUEUED, runtime)
+            return BookingResult(
+                "pending" if booking["approval"] else "booked", booking_id, reference
+            )
         if _move(booking_id, (REQUESTED, QUEUED), DONE, runtime, key=key, patient=patient_key):
-            _after_booked(runtime, booking, key, patient_key, now)
+            patient = found[0] if found else None
+            _after_booked(runtime, booking, key, patient_key, patient, host, now)
         return BookingResult("pending" if booking["approval"] else "booked", booking_id, reference)
     if item is not None and item.status in (Outcome.REFUSED, Outcome.FAILED):
         detail = item.last_error or "refused"
+        told: tuple[Patient | None, Reference] | None = None
+        if booking["status"] == QUEUED:  # the patient was told "received": tell them now
+            try:
+                told = failed_patient(runtime, booking, item.command), runtime.source.reference()
+            except SourceError:
+                return BookingResult("queued", booking_id, reference)
         if _move(booking_id, (REQUESTED, QUEUED), REFUSED, runtime, detail=detail):
             with runtime.store.begin("release a booking link") as connection:
                 if booking["pass_id"] is not None:
                     passes.release(connection, booking["pass_id"])
-            if booking["status"] == QUEUED:
-                _tell_refused(runtime, booking, item.command)
+            if told is not None and told[0] is not None:
+                _tell_refused(runtime, booking, told[0], told[1])
         return BookingResult("taken", booking_id, reference, detail)
     _move(booking_id, (REQUESTED,), QUEUED, runtime)
     return BookingResult("queued", booking_id, reference)
@@ -280,12 +308,16 @@ def _move(
 
 
 def _after_booked(
-    runtime: Runtime, booking: Any, key: str, patient_key: str, now: datetime
+    runtime: Runtime,
+    booking: Any,
+    key: str,
+    patient_key: str,
+    patient: Patient | None,
+    reference: Reference,
+    now: datetime,
 ) -> None:
     """A recall answered, an invitation used, and the confirmation planned."""
-    reference = runtime.source.reference()
     zone = runtime.zone(reference)
-    found = list(runtime.source.patients([patient_key], lambda _: None))
     with runtime.store.begin("after a booking") as connection:
         if booking["recall_id"] is not None:
             connection.execute(
@@ -299,16 +331,21 @@ def _after_booked(
                 .where(
                     invitations.c.id == booking["invitation_id"], invitations.c.status == "invited"
                 )
-                .values(status="enrolled", enrolled_at=now, updated_at=now, patient_key=patient_key)
+                .values(
+                    status="enrolled",
+                    enrolled_at=now,
+                    updated_at=now,
+                    patient_key=patient_key,
+                )
             )
-        if found:
+        if patient is not None:
             plan_messages(
                 runtime,
                 connection,
                 event=BOOKED,
                 subject=key,
                 occurrence=booking["start_at"].astimezone(zone).date(),
-                patient=found[0],
+                patient=patient,
                 channels=runtime.settings.booking.confirmation_channels,
                 rule="online",
                 deadline=booking["start_at"],
@@ -316,12 +353,8 @@ def _after_booked(
             )
 
 
-def _tell_refused(runtime: Runtime, booking: Any, command: Command) -> None:
+def _tell_refused(runtime: Runtime, booking: Any, patient: Patient, reference: Reference) -> None:
     """The patient was told "received" and the host then refused: say so, with a way back."""
-    reference = runtime.source.reference()
-    patient = failed_patient(runtime, booking, command)
-    if patient is None:
-        return
     now = runtime.clock.now()
     with runtime.store.begin("plan a booking refusal") as connection:
         plan_messages(
@@ -329,7 +362,7 @@ def _tell_refused(runtime: Runtime, booking: Any, command: Command) -> None:
             connection,
             event=FAILED,
             subject=f"booking:{booking['id']}",
-            occurrence=runtime.clock.now().astimezone(runtime.zone(reference)).date(),
+            occurrence=now.astimezone(runtime.zone(reference)).date(),
             patient=patient,
             channels=runtime.settings.booking.confirmation_channels,
             rule="online",

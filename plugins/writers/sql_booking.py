@@ -17,7 +17,8 @@ One host transaction per booking, in this order:
    (``plugins.writers.sql_new_patient``);
 6. the row: every mapped appointment column, the ``booking`` section's extra columns and
    constants (OpenEMR: ``pc_multiple`` supplied, ``pc_eventstatus = 1``, the status pending
-   ``^`` or booked ``-``, "Booked online on ... (ref ...)" in the comments, ``pc_informant``);
+   ``^`` or booked ``-``, "Booked online on ... (ref ...)" in the comments, then the patient's
+   comment as printable text on one line, ``pc_informant``);
 7. a staff note when the mapping asks for one;
 
 then the row is read back through the same code that reads appointments for reminders.
@@ -43,6 +44,7 @@ from bridge.plugin import WriteContext
 from bridge.writeback import Applied, Command
 from plugins.sources.sql_calendar import CalendarReader
 from plugins.writers.sql_new_patient import resolve_patient
+from plugins.writers.sql_notes import clean
 from plugins.writers.sql_occurrence import NO_REPEAT, _serialize
 
 if TYPE_CHECKING:
@@ -88,7 +90,7 @@ def parse_request(command: Command, booking: BookingMapping) -> Request:
             status=booking.pending_status if payload.get("approval") else booking.booked_status,
             title=str(payload.get("title") or "")[:150],
             reference=str(payload["reference"]),
-            comment=str(payload.get("comment") or "")[:500],
+            comment=clean(payload.get("comment")),
             valid_until=parse_instant(str(payload["valid_until"]))
             if payload.get("valid_until")
             else None,
