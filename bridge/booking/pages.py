@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 
 from bridge.booking.availability import Slot
@@ -20,10 +20,11 @@ WEEK = 7
 
 
 def locale_of(language: str, region: str) -> Locale:
-    """The page's formatting locale (``it`` + ``IT`` -> ``it_IT``; ``en`` + ``US`` -> ``en_US``)."""
+    """The page's formatting locale (``it`` + ``IT`` -> ``it_IT``; ``en`` + ``US`` -> ``en_US``;
+    a pair Babel does not know, such as ``it`` + ``US``, -> ``it``)."""
     try:
         return Locale.parse(f"{language}_{region}")
-    except (ValueError, LookupError):
+    except (ValueError, LookupError, UnknownLocaleError):
         return Locale.parse(language)
 
 
@@ -74,8 +75,9 @@ def details(
 
 
 def week(start: date, today: date, last: date) -> dict[str, Any]:
-    """The days a slots page shows and the links to the weeks around it."""
-    first = max(start, today)
+    """The days a slots page shows and the links to the weeks around it (a start outside the
+    booking horizon shows its first or last week)."""
+    first = max(min(start, last - timedelta(days=WEEK - 1)), today)
     end = min(first + timedelta(days=WEEK - 1), last)
     return {
         "first": first,

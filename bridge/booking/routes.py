@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -115,7 +116,10 @@ class BookingPages:
         self, step: Callable[..., Response], *, form: bool = False
     ) -> Callable[[Request], Any]:
         async def handle(request: Request) -> Response:
-            data = await request.form(max_files=0, max_fields=20) if form else None
+            try:
+                data = await request.form(max_files=0, max_fields=20) if form else None
+            except HTTPException:  # too many fields, a file, a field over 1 MB
+                return await run_in_threadpool(self._guarded, self._unreadable, request, None)
             return await run_in_threadpool(self._guarded, step, request, data)
 
         return handle
@@ -125,9 +129,7 @@ class BookingPages:
         wait = self.limiter.hit(f"req|{address}", self.limits.requests_per_minute, MINUTE)
         wait = wait or self.limiter.blocked(f"fail|{address}", self.limits.failures_per_hour, HOUR)
         if wait is not None:
-            response = self._page(request, "limited.html", self._browser_language(request), 429)
-            response.headers["Retry-After"] = str(int(wait) + 1)
-            return response
+            return self._limited(request, self._browser_language(request), wait)
         try:
             return step(request, data) if data is not None else step(request)
         except SourceError:
@@ -249,6 +251,7 @@ class BookingPages:
             order=order,
             example=example,
             action=visit.base,
+            booking=True,
         )
 
     # --- the steps --------------------------------------------------------------------------
@@ -265,22 +268,32 @@ class BookingPages:
         reasons = self._reasons(visit)
         if len(reasons) == 1:
             return self._redirect(f"{visit.base}/slots?reason={reasons[0].key}")
+        return self._reasons_page(request, visit)
+
+    def _reasons_page(
+        self, request: Request, visit: Visit, notice: str = "", status: int = 200
+    ) -> Response:
         return self._page(
             request,
             "booking/reasons.html",
             visit.language,
+            status,
             base=visit.base,
+            notice=notice,
             reasons=[
                 {"key": r.key, "name": r.label(visit.language), "minutes": r.minutes}
-                for r in reasons
+                for r in self._reasons(visit)
             ],
         )
 
-    def slots(self, request: Request, notice: str = "", status: int = 200) -> Response:
+    def slots(
+        self, request: Request, notice: str = "", status: int = 200, reason_key: str = ""
+    ) -> Response:
+        """A week of slots; ``reason_key`` when a post (which has no query) shows them again."""
         visit = self._visit(request)
         if isinstance(visit, Response):
             return visit
-        reason = self._reason(visit, request.query_params.get("reason", ""))
+        reason = self._reason(visit, reason_key or request.query_params.get("reason", ""))
         if reason is None:
             return self._redirect(visit.base)
         places = self.offers.places(reason)
@@ -342,7 +355,7 @@ class BookingPages:
     ) -> Response:
         found = self.offers.find(reason, slot_key)
         if found is None:
-            return self.slots(request, notice="taken", status=409)
+            return self.slots(request, notice="taken", status=409, reason_key=reason.key)
         locale = locale_of(visit.language, self.runtime.settings.clinic.region)
         order, example = date_order(visit.language, self.runtime.settings.clinic.region)
         new = self._is_new(visit)
@@ -375,9 +388,9 @@ class BookingPages:
         fields = dict(data)
         reason = self._reason(visit, forms.field(fields, "reason"))
         slot_key = forms.field(fields, "slot")
-        if reason is None:
+        if reason is None:  # not one this way in may book (only a forged form sends it)
             self._reject("book", forms.Invalid("reason", "unknown_reason"), data)
-            return self._redirect(visit.base)
+            return self._reasons_page(request, visit, notice="unknown_reason", status=400)
         note = booking_forms.comment(forms.field(fields, "comment"))
         patient: NewPatient | None = None
         problems: list[forms.Invalid] = []
@@ -401,10 +414,10 @@ class BookingPages:
             address = client_address(request, self.limits.trusted_proxies)
             wait = self.limiter.hit(f"book|{address}", self.settings.bookings_per_hour, HOUR)
             if wait is not None:
-                return self._page(request, "limited.html", visit.language, 429)
+                return self._limited(request, visit.language, wait)
         slot = self.offers.find(reason, slot_key)
         if slot is None:
-            return self.slots(request, notice="taken", status=409)
+            return self.slots(request, notice="taken", status=409, reason_key=reason.key)
         outcome = submit(
             self.runtime,
             BookingRequest(
@@ -419,7 +432,7 @@ class BookingPages:
             ),
         )
         if outcome.state == "taken":
-            return self.slots(request, notice="taken", status=409)
+            return self.slots(request, notice="taken", status=409, reason_key=reason.key)
         response = self._redirect(f"{visit.base}/done")
         if visit.link is None and outcome.booking_id is not None:
             response.set_cookie(
@@ -564,6 +577,20 @@ class BookingPages:
     def _expired(self, request: Request, language: str, start: str) -> Response:
         self._reject("csrf", forms.Invalid("csrf", "csrf_failed"), None)
         return self._page(request, "expired.html", language, 403, start=start)
+
+    def _limited(self, request: Request, language: str, wait: float) -> Response:
+        response = self._page(request, "limited.html", language, 429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+
+    def _unreadable(self, request: Request) -> Response:
+        """A post no page's form makes (files, extra fields, a huge field): refused as an
+        expired form is, with the pages' headers, never Starlette's bare text answer."""
+        self._reject("form", forms.Invalid("form", "unreadable"), None)
+        token = request.path_params.get("token")
+        start = f"/b/{token}" if token else "/book"
+        language = self._browser_language(request)
+        return self._page(request, "expired.html", language, 400, start=start)
 
     def _invalid(self, request: Request) -> Response:
         return self._page(request, "invalid.html", self._browser_language(request), 404)
