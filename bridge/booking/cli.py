@@ -11,7 +11,10 @@
     bridge booking list [--status S]                        online bookings and their outcome
     bridge booking link PATIENT --reason KEY [--provider KEY]  a planned-treatment link
 
-Outputs name patients by their host key only; an invitation's address is masked.
+Each command also takes ``--now ISO8601`` (pretend it is then: tests, a replayed day). Outputs
+name patients by their host key only; an invitation's address is masked. ``bridge invitations``
+first marks invitations past their date as expired, so the list never shows a dead link as
+invited.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from typing import Any
 from sqlalchemy import select, update
 
 from bridge.booking.interval import Interval
-from bridge.booking.invitations import InvitationRefused, invite, listed, mask, revoke
+from bridge.booking.invitations import (
+    InvitationRefused,
+    expire,
+    invite,
+    listed,
+    mask,
+    revoke,
+)
 from bridge.booking.links import send_link
 from bridge.booking.offers import Offers
 from bridge.booking.recall import add_manual, run_recall
@@ -53,6 +63,10 @@ def _interval(text: str) -> Interval:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
 
 
+def _now_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--now", help="pretend it is this instant (ISO 8601)")
+
+
 def _with_runtime(handler: Handler) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
         clock: Clock = SystemClock()
@@ -75,11 +89,12 @@ def register_recall(commands: Any) -> None:
     actions = recall.add_subparsers(dest="recall_action", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="recall everyone due (once per day)")
     run.add_argument("--date", type=_day, help="the clinic-local day (default today)")
-    run.add_argument("--now", help="pretend it is this instant (ISO 8601)")
+    _now_option(run)
     run.set_defaults(handler=_with_runtime(_run_recall))
     stats = actions.add_parser("stats", help="recalls sent and booked, by month")
     stats.add_argument("--from", dest="first", type=_day, help="first run day")
     stats.add_argument("--to", dest="last", type=_day, help="last run day")
+    _now_option(stats)
     stats.set_defaults(handler=_with_runtime(_recall_stats))
     add = actions.add_parser("add", help="recall a patient by hand")
     add.add_argument("patient", help="the patient's host key")
@@ -88,11 +103,14 @@ def register_recall(commands: Any) -> None:
     add.add_argument("--after", type=_interval, help="with --appointment: e.g. 6 months")
     add.add_argument("--reason", help="booking reason offered (default recall.reason)")
     add.add_argument("--note", help="a note for staff (kept in the bridge)")
+    _now_option(add)
     add.set_defaults(handler=_with_runtime(_recall_add))
     listing = actions.add_parser("list", help="the manual recalls set with recall add")
+    _now_option(listing)
     listing.set_defaults(handler=_with_runtime(_recall_list))
     cancel = actions.add_parser("cancel", help="cancel a manual recall")
     cancel.add_argument("id", type=int)
+    _now_option(cancel)
     cancel.set_defaults(handler=_with_runtime(_recall_cancel))
 
 
@@ -103,7 +121,7 @@ def _run_recall(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def _recall_stats(runtime: Runtime, args: argparse.Namespace) -> int:
-    today = runtime.clock.now().date()
+    today = local_date(runtime.clock.now(), runtime.zone(runtime.source.reference()))
     last = args.last or today
     first = args.first or (last - timedelta(days=365))
     with runtime.store.begin("read recall statistics") as connection:
@@ -210,6 +228,7 @@ def register_invite(commands: Any) -> None:
     parser.add_argument("--consent", action="store_true", help="they agreed to get this email")
     parser.add_argument("--language", help="for someone new: en, it, es, fr")
     parser.add_argument("--resend", action="store_true", help="send an open invitation again")
+    _now_option(parser)
     parser.set_defaults(handler=_with_runtime(_invite))
 
 
@@ -236,15 +255,18 @@ def register_invitations(commands: Any) -> None:
     parser = commands.add_parser("invitations", help="invitations and their status; revoke")
     parser.add_argument("--status", choices=["invited", "enrolled", "expired", "revoked"])
     parser.add_argument("--limit", type=int, default=100)
+    _now_option(parser)
     parser.set_defaults(handler=_with_runtime(_invitations), invitation_action=None)
     actions = parser.add_subparsers(dest="invitation_action", metavar="ACTION")
     revoking = actions.add_parser("revoke", help="revoke an open invitation (its link stops)")
     revoking.add_argument("id", type=int)
+    _now_option(revoking)
     revoking.set_defaults(handler=_with_runtime(_revoke))
 
 
 def _invitations(runtime: Runtime, args: argparse.Namespace) -> int:
     with runtime.store.begin("read invitations") as connection:
+        expire(connection, runtime.clock.now())
         found = listed(connection, args.status, args.limit)
     rows = [
         (
@@ -277,16 +299,18 @@ def register_booking(commands: Any) -> None:
     slots.add_argument("--reason", help="one reason (default: each)")
     slots.add_argument("--date", type=_day, help="first day (default today)")
     slots.add_argument("--days", type=int, default=7)
-    slots.add_argument("--now", help="pretend it is this instant (ISO 8601)")
+    _now_option(slots)
     slots.set_defaults(handler=_with_runtime(_slots))
     listing = actions.add_parser("list", help="online bookings and what became of them")
     listing.add_argument("--status", choices=["requested", "queued", "booked", "refused"])
     listing.add_argument("--limit", type=int, default=50)
+    _now_option(listing)
     listing.set_defaults(handler=_with_runtime(_bookings))
     link = actions.add_parser("link", help="send a patient a link to book a planned treatment")
     link.add_argument("patient")
     link.add_argument("--reason", required=True, help="the treatment's booking reason")
     link.add_argument("--provider", help="only with this provider (host key)")
+    _now_option(link)
     link.set_defaults(handler=_with_runtime(_link))
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from bridge.booking import passes
 from bridge.booking.messages import plan_messages
@@ -119,6 +119,7 @@ def invite(
         address = email
     now = runtime.clock.now()
     with runtime.store.begin("invite") as connection:
+        expire(connection, now)  # an invitation past its date is not "already invited"
         if patient is not None:
             problem = consent_problem(runtime, connection, patient)
             if problem:
@@ -255,7 +256,10 @@ def _open_for(connection: Connection, patient_key: str | None, address: str) -> 
     if patient_key is not None:
         query = query.where(invitations.c.patient_key == patient_key)
     else:
-        query = query.where(invitations.c.patient_key.is_(None), invitations.c.email == address)
+        query = query.where(
+            invitations.c.patient_key.is_(None),
+            func.lower(invitations.c.email) == address.lower(),
+        )
     row = connection.execute(query.order_by(invitations.c.id.desc())).first()
     if row is None or row._mapping["status"] == ENROLLED:
         return None

@@ -20,6 +20,7 @@ from bridge.booking.offers import Offers
 from bridge.booking.recall import run_recall
 from bridge.booking.tables import booking_passes, recall_runs, recalls
 from bridge.booking.worker import BookingWorker
+from bridge.clock import iso_utc
 from bridge.demo.host import OpenEmrHost
 from tests.integration.conftest import Bridge
 
@@ -97,6 +98,11 @@ def sections(**recall: Any) -> dict[str, Any]:
         "recall": {"enabled": True, "services": ["5"], "default_interval": "6 months", **recall},
         "reminders": {"days_ahead": 3, "channels": ["sms", "email"], "start_hour": 0},
     }
+
+
+def cli(bridge: Bridge, *args: str) -> tuple[int, str]:
+    """The command line at the bridge's clock (``--now``), as a clinic's day would run it."""
+    return bridge.cli(*args, "--now", iso_utc(bridge.clock.now()))
 
 
 def visit(host: OpenEmrHost, pid: int, day: date, status: str = CHECKED_OUT, **values: Any) -> int:
@@ -290,31 +296,31 @@ def test_manual_recalls_from_the_recall_board_and_the_command_line(
     visit(host, 36, date(2025, 9, 1))  # due by visit too: the manual recall is chosen
     bridge: Bridge = make_bridge(NOW, **sections())
 
-    assert bridge.cli("recall", "add", "31", "--due", "2026-03-20", "--note", "after x-ray") == (
+    assert cli(bridge, "recall", "add", "31", "--due", "2026-03-20", "--note", "after x-ray") == (
         0,
         "manual recall 1: patient 31 due on 2026-03-20\n",
     )
     after = ("--appointment", str(surgery), "--after", "6m")
-    assert bridge.cli("recall", "add", "32", *after, "--reason", "cleaning") == (
+    assert cli(bridge, "recall", "add", "32", *after, "--reason", "cleaning") == (
         0,
         "manual recall 2: patient 32 due on 2026-03-10\n",
     )
-    assert bridge.cli("recall", "add", "33", "--due", "2026-05-01")[0] == 0
-    assert bridge.cli("recall", "add", "34", "--due", "2026-03-01")[0] == 0
-    assert bridge.cli("recall", "add", "36", "--due", "2026-03-26")[0] == 0
+    assert cli(bridge, "recall", "add", "33", "--due", "2026-05-01")[0] == 0
+    assert cli(bridge, "recall", "add", "34", "--due", "2026-03-01")[0] == 0
+    assert cli(bridge, "recall", "add", "36", "--due", "2026-03-26")[0] == 0
     refused = [
-        bridge.cli("recall", "add", "999", "--due", "2026-03-01"),  # no such patient
-        bridge.cli("recall", "add", "31", *after),  # another patient's appointment
-        bridge.cli("recall", "add", "31", "--due", "2026-03-01", "--reason", "nope"),
-        bridge.cli("recall", "add", "31"),  # no date at all
+        cli(bridge, "recall", "add", "999", "--due", "2026-03-01"),  # no such patient
+        cli(bridge, "recall", "add", "31", *after),  # another patient's appointment
+        cli(bridge, "recall", "add", "31", "--due", "2026-03-01", "--reason", "nope"),
+        cli(bridge, "recall", "add", "31"),  # no date at all
     ]
     assert [status for status, _ in refused] == [2, 2, 2, 2]
-    assert bridge.cli("recall", "cancel", "4") == (0, "manual recall 4 cancelled\n")
-    assert bridge.cli("recall", "cancel", "4") == (
+    assert cli(bridge, "recall", "cancel", "4") == (0, "manual recall 4 cancelled\n")
+    assert cli(bridge, "recall", "cancel", "4") == (
         1,
         "manual recall 4: not found or already cancelled\n",
     )
-    status, out = bridge.cli("recall", "list")
+    status, out = cli(bridge, "recall", "list")
     assert status == 0
     assert table(out) == [
         ["4", "34", "2026-03-01", "cancelled"],
@@ -345,7 +351,7 @@ def test_a_used_manual_recall_does_not_hold_back_the_next_recall_by_visit(
 ) -> None:
     host.add_patient(37, "Pat", "Synthetic37")
     bridge: Bridge = make_bridge("2025-09-01T09:00:00Z", **sections(link_days=10))
-    assert bridge.cli("recall", "add", "37", "--due", "2025-09-01")[0] == 0
+    assert cli(bridge, "recall", "add", "37", "--due", "2025-09-01")[0] == 0
     assert run_recall(bridge.runtime, date(2025, 9, 1)).recalled == 1
     visit(host, 37, date(2025, 9, 15))  # came in (booked by phone)
     bridge.at(NOW)
