@@ -3,8 +3,8 @@ page shows next to it (and the store's rejects keep, without the value).
 
 Nothing trusts the browser: lengths are capped first; names are letters, spaces, apostrophes,
 dots and hyphens; phone numbers are read in the clinic's region into E.164 and must be able to
-take an SMS when the patient asks for SMS; emails have one ``@`` and a dotted domain; the
-comment is reduced to printable characters.
+take an SMS when the patient asks for SMS; emails have one ``@``, a dotted domain and nothing
+that would make a list of addresses of them; the comment is reduced to printable characters.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from plugins.writers.sql_notes import REASON_LIMIT, clean
 NAME_LIMIT = 60
 EMAIL_LIMIT = 254
 SEXES = ("female", "male", "unknown")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# One address: no spaces, controls, or the characters that make a header or a list of addresses
+# of it (``a@b.test,c@d.test`` or ``"x" <a@b.test>`` would be sent as written).
+_NOT_IN_EMAIL = r'@\s<>()\[\],;:"\\\x00-\x1f\x7f'  # a regex character class
+_EMAIL = re.compile(
+    rf"^[^{_NOT_IN_EMAIL}]{{1,64}}@(?:[^{_NOT_IN_EMAIL}.]+\.)+[^{_NOT_IN_EMAIL}.]{{2,}}$"
+)
 _NAME_MARKS = frozenset(" '-.’")
 
 

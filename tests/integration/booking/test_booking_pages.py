@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 
+from bridge.booking.invitations import invite
 from bridge.booking.links import send_link
 from bridge.booking.passes import PassKeys
 from bridge.demo.host import OpenEmrHost
@@ -462,6 +463,34 @@ def test_unusable_links_all_get_the_same_answer(site: Any, host: OpenEmrHost) ->
     site.check_urls()
 
 
+def test_an_invitation_opens_the_new_patient_form_without_a_birth_date(
+    site: Any, host: OpenEmrHost
+) -> None:
+    site.start()
+    address = "invited.newcomer@example.test"
+    invite(site.bridge.runtime, None, email=address, agreed=True, language="it")
+    site.bridge.dispatch()
+    [message] = site.bridge.outbox("email")
+    path = re.search(r"https?://[^/\s]+(/b/[\w.-]+)", message["text"]).group(1)  # type: ignore[union-attr]
+    person = site.visitor()
+    slots = person.follow(person.get(path))  # nobody on file to check: straight to the times
+    assert '<html lang="it">' in slots.text and "Prima visita (30 minuti)" in main(slots.text)
+    confirm = person.get(slot_links(slots.text)[0])
+    assert f'value="{address}"' in confirm.text  # the invited address, filled in
+    form = {"csrf": csrf(confirm.text), "reason": "first", "slot": "1.1.202603271100"}
+    details = {**NEWCOMER, "email": address, "email_ok": "yes"}
+    done = person.follow(person.post(f"{path}/book", {**form, **details}))
+    assert "Grazie per la sua prenotazione" in main(done.text)
+    [new] = host.rows("patient_data", email=address)
+    assert [r["pc_apptstatus"] for r in calendar(host, new["pid"])] == ["^"]
+    assert site.store("SELECT status, patient_key FROM invitations") == [
+        ("enrolled", str(new["pid"]))
+    ]
+    assert person.get(path).headers["location"] == f"{path}/done"  # its session: the result
+    assert site.visitor().get(path).status_code == 404  # anyone else: used
+    site.check_urls()
+
+
 def test_the_link_request_answers_the_same_for_anyone(site: Any, host: OpenEmrHost) -> None:
     site.start()
     visitor = site.visitor()
@@ -572,6 +601,8 @@ CASES = [
     ({"first_name": ""}, "first_name", "Please fill this in."),
     ({"email": "nina@example"}, "email", "Enter an email address like name@example.com."),
     ({"email": "x" * 250 + "@example.test"}, "email", "Enter an email address like"),
+    ({"email": "nina@example.test,evil"}, "email", "Enter an email address like"),
+    ({"email": '"Nina" <nina@example.test>'}, "email", "Enter an email address like"),
     ({"mobile": "12"}, "mobile", "Enter a mobile phone number."),
     ({"mobile": "5" * 40}, "mobile", "Enter a mobile phone number."),
     ({"mobile": "", "email": ""}, "mobile", "Give a mobile phone number or an email address."),
