@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from sqlalchemy import select
@@ -34,10 +35,11 @@ from bridge.model import Appointment, Channel, Consent, Patient, StatusClass
 from bridge.patient.views import choose_language
 from bridge.planner import Planner
 from bridge.runtime import Runtime
+from bridge.settings import ClinicSettings
 from bridge.store import writebacks as queue
 from bridge.store.jobs import Job
 from bridge.store.schema import JobStatus
-from bridge.template import locale_for
+from bridge.template import Templates, locale_for
 from bridge.template_context import MessageContext, format_locale
 
 
@@ -49,6 +51,30 @@ def _ids(jobs: Sequence[Job], prefix: str) -> dict[int, int]:
         if head == prefix and tail.isdigit():
             found[job.id] = int(tail)
     return found
+
+
+def reader_date(
+    templates: Templates,
+    clinic: ClinicSettings,
+    event: str,
+    channel: Channel,
+    patient: Patient,
+    value: date | datetime | None,
+    zone: ZoneInfo,
+) -> str:
+    """``value`` as a long date in the language the message will be rendered in (an instant
+    is first taken to the clinic's day): templates get it ready-made, as ``appointment``'s
+    dates are."""
+    if value is None:
+        return ""
+    part = "email" if channel == Channel.EMAIL else channel.value
+    try:
+        locale_name = locale_for(patient, clinic, templates.available_locales(event, part))
+    except TemplateError:
+        locale_name = "en"
+    if isinstance(value, datetime):
+        value = value.astimezone(zone).date()
+    return str(format_date(value, "long", locale=format_locale(locale_name, patient, clinic)))
 
 
 class _BookingEvent(MessageEvent):
@@ -76,18 +102,15 @@ class _BookingEvent(MessageEvent):
 
     def day(self, job: Job, patient: Patient, value: date | datetime | None, batch: Batch) -> str:
         """A date as the message's reader reads it (the template's language)."""
-        if value is None:
-            return ""
-        part = "email" if job.channel == Channel.EMAIL else job.channel.value
-        available = self.runtime.templates.available_locales(job.event, part)
-        try:
-            locale_name = locale_for(patient, self.runtime.settings.clinic, available)
-        except TemplateError:
-            locale_name = "en"
-        locale = format_locale(locale_name, patient, self.runtime.settings.clinic)
-        if isinstance(value, datetime):
-            value = value.astimezone(batch.zone).date()
-        return str(format_date(value, "long", locale=locale))
+        return reader_date(
+            self.runtime.templates,
+            self.runtime.settings.clinic,
+            job.event,
+            job.channel,
+            patient,
+            value,
+            batch.zone,
+        )
 
     def context(
         self,

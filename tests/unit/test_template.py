@@ -435,8 +435,8 @@ def test_missing_override_folder_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_missing_template_names_the_file(templates: Templates) -> None:
-    with pytest.raises(TemplateError, match=r"recall\.sms\.j2"):
-        templates.render("recall", Channel.SMS, make_ctx())
+    with pytest.raises(TemplateError, match=r"birthday\.sms\.j2"):
+        templates.render("birthday", Channel.SMS, make_ctx())
 
 
 def test_bad_event_name_is_refused(templates: Templates) -> None:
