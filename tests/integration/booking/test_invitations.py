@@ -333,3 +333,37 @@ def test_an_email_changed_or_removed_before_the_invitation_went_out(
     ]
     clinic.dispatch()
     assert [m["to"] for m in sent(clinic, "email", "invitation")] == ["changed55@example.test"]
+
+
+def test_a_planned_treatment_link(clinic: Bridge, host: OpenEmrHost) -> None:
+    """``bridge booking link``: a personal link that books one treatment, by SMS and email."""
+    assert cli(clinic, "booking", "link", "55", "--reason", "checkup") == (
+        0,
+        "booking link 1 for patient 55 queued by sms and email\n",
+    )
+    assert cli(clinic, "booking", "link", "52", "--reason", "checkup") == (
+        0,
+        "booking link 2 for patient 52 queued by sms\n",  # no email consent
+    )
+    refused = {
+        ("55", "first"): "reason 'first' cannot be booked in the treatment flow",
+        ("55", "nope"): "reason 'nope' is not in booking.reasons",
+        ("999", "checkup"): "patient 999 is not on the host",
+        ("53", "checkup"): "patient 53 is not on the host",  # deceased
+    }
+    for (pid, reason), why in refused.items():
+        assert cli(clinic, "booking", "link", pid, "--reason", reason) == (
+            1,
+            f"bridge: no link sent: {why}\n",
+        )
+    clinic.dispatch()
+    [sms, _] = sorted(m["to"] for m in sent(clinic, "sms", "booking_link"))
+    [email] = sent(clinic, "email", "booking_link")
+    assert email["to"] == "patient55@example.test"
+    assert email["subject"] == "Il suo link per prenotare Controllo da Synthetic Clinic"
+    match = LINK.search(email["text"])
+    assert match is not None
+    link = Access(clinic.runtime).open(match.group(1), None)
+    assert link is not None
+    assert (link.flow, link.patient_key, link.reasons) == ("treatment", "55", ["checkup"])
+    assert sms == "+12025550152"

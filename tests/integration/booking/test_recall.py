@@ -233,15 +233,18 @@ def test_attended_only_counts_visits_checked_in_or_out(
     assert [row[0] for row in recall_rows(attended)] == ["10", "12"]
 
 
-def test_lookback_bounds_who_is_recalled(make_bridge: Any, host: OpenEmrHost) -> None:
+def test_lookback_bounds_who_is_recalled_and_channels_how(
+    make_bridge: Any, host: OpenEmrHost
+) -> None:
     for pid in (10, 11):
         host.add_patient(pid, "Pat", f"Synthetic{pid}")
     visit(host, 10, date(2025, 3, 28))  # inside a 12-month lookback
     visit(host, 11, date(2025, 3, 26))  # just outside
-    bridge: Bridge = make_bridge(NOW, **sections(lookback="12 months"))
+    bridge: Bridge = make_bridge(NOW, **sections(lookback="12 months", channels=["email"]))
 
     run_recall(bridge.runtime, TODAY)
     assert [row[0] for row in recall_rows(bridge)] == ["10"]
+    assert job_rows(bridge) == [("10", "email", "planned", "")]  # recall.channels
 
 
 def test_no_consent_or_no_contact_is_reported_not_recalled(
