@@ -13,7 +13,8 @@
 Every request counts against the address's rate limit; bad links and wrong birth dates against
 a tighter one; bookings on the public page against ``booking.bookings_per_hour``. Every POST
 needs its form's CSRF token (double-submit, bound to the link and the form) and is answered by
-a redirect. An unusable link of any kind gets the patient pages' one 404 page.
+a redirect; the same public booking form posted twice (a double tap) gets the first post's
+result (``repeats``). An unusable link of any kind gets the patient pages' one 404 page.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -44,6 +46,7 @@ from bridge.booking.offers import Offers
 from bridge.booking.pages import by_day, details, locale_of, result_details, week
 from bridge.booking.passes import Pass
 from bridge.booking.reasons import Reason
+from bridge.booking.repeats import Repeat, Repeats
 from bridge.booking.settings import Flow
 from bridge.booking.tables import bookings, invitations
 from bridge.errors import SourceError
@@ -61,6 +64,7 @@ DONE_COOKIE = "rb_booked"
 PUBLIC = "/book/new"
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
+REPEAT_WAIT_SECONDS = 15.0
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
@@ -109,6 +113,7 @@ class BookingPages:
         self.access = Access(runtime)
         self.limiter = RateLimiter(runtime.clock)
         self.csrf = Csrf(self.access.keys.csrf)
+        self.repeats = Repeats()
         self.base_url = runtime.settings.web.base_url.rstrip("/")
         self.https = self.base_url.startswith("https://")
 
@@ -377,6 +382,7 @@ class BookingPages:
             order=order,
             example=example,
             csrf=self._csrf_token(request, visit.scope, "book"),
+            once=secrets.token_urlsafe(16) if visit.link is None else "",
         )
 
     def book(self, request: Request, data: FormData) -> Response:
@@ -410,6 +416,27 @@ class BookingPages:
             values = {n: forms.field(fields, n) for n in (*booking_forms.FIELDS, "comment")}
             found = booking_forms.Problems(tuple(problems))
             return self._confirm_page(request, visit, reason, slot_key, found, values, 400)
+        once = forms.field(fields, "once")[:64] if visit.link is None else ""
+        first, done = self.repeats.first(once)
+        if not first:  # the same form again (a double tap): the first post's result
+            booked = done.result(REPEAT_WAIT_SECONDS)
+            if booked is not None:
+                return self._public_done(booked)
+        try:
+            return self._submit(request, visit, reason, slot_key, patient, str(note), done)
+        finally:
+            done.finish()
+
+    def _submit(
+        self,
+        request: Request,
+        visit: Visit,
+        reason: Reason,
+        slot_key: str,
+        patient: NewPatient | None,
+        note: str,
+        done: Repeat,
+    ) -> Response:
         if visit.link is None:
             address = client_address(request, self.limits.trusted_proxies)
             wait = self.limiter.hit(f"book|{address}", self.settings.bookings_per_hour, HOUR)
@@ -428,26 +455,34 @@ class BookingPages:
                 patient_key=visit.link.patient_key if visit.link is not None else None,
                 new_patient=patient,
                 link=visit.link,
-                comment=str(note),
+                comment=note,
             ),
         )
         if outcome.state == "taken":
             return self.slots(request, notice="taken", status=409, reason_key=reason.key)
-        response = self._redirect(f"{visit.base}/done")
         if visit.link is None and outcome.booking_id is not None:
-            response.set_cookie(
-                DONE_COOKIE,
-                self._signed(outcome.booking_id),
-                max_age=self.limits.session_minutes * 60,
-                path=PUBLIC,
-                secure=self.https,
-                httponly=True,
-                samesite="strict",
-            )
-        elif visit.link is not None and not visit.link.needs_birth_date:
+            done.booked(outcome.booking_id)
+            return self._public_done(outcome.booking_id)
+        response = self._redirect(f"{visit.base}/done")
+        if visit.link is not None and not visit.link.needs_birth_date:
             session = self.access.keys.new_session()
             self._start_session(visit.link, session)
             self._session_cookie(response, visit, session)
+        return response
+
+    def _public_done(self, booking_id: int) -> Response:
+        """To the result of a public booking, which only this browser may see (a signed
+        cookie: the public pages have no link to hold it)."""
+        response = self._redirect(f"{PUBLIC}/done")
+        response.set_cookie(
+            DONE_COOKIE,
+            self._signed(booking_id),
+            max_age=self.limits.session_minutes * 60,
+            path=PUBLIC,
+            secure=self.https,
+            httponly=True,
+            samesite="strict",
+        )
         return response
 
     def done(self, request: Request) -> Response:

@@ -10,8 +10,10 @@ none of them carries patient data.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -335,6 +337,32 @@ def test_a_new_patient_books_on_the_public_page(site: Any, host: OpenEmrHost) ->
         "Tuesday, May 26, 2026",
     ]
     assert "from=2026-05-13" in last.text and "Later days" not in last.text
+    site.check_urls()
+
+
+def test_a_double_tap_books_once_and_shows_the_booking_twice(site: Any, host: OpenEmrHost) -> None:
+    site.start()
+    before = host_counts(host)
+    patient = site.visitor()
+    page = patient.get("/book/new/slot?reason=first&slot=1.1.202603271100")
+    once = re.search(r'name="once" value="([\w-]{16,})"', page.text)
+    assert once, page.text
+    form = {"csrf": csrf(page.text), "once": once.group(1), "reason": "first", **NEWCOMER}
+    form["slot"] = "1.1.202603271100"
+    both = threading.Barrier(2)
+
+    def tap() -> httpx.Response:
+        both.wait()
+        return patient.post("/book/new/book", form)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: tap(), range(2)))
+    assert [r.headers.get("location") for r in answers] == ["/book/new/done"] * 2
+    cookies = {r.headers["set-cookie"].split(";")[0] for r in answers}
+    assert len(cookies) == 1  # the same booking's result, twice
+    assert host_counts(host) == (before[0] + 1, before[1] + 1)
+    assert site.store("SELECT count(*) FROM bookings") == [(1,)]
+    assert "Thank you for your booking" in main(patient.get("/book/new/done").text)
     site.check_urls()
 
 
