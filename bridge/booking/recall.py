@@ -8,7 +8,8 @@ Who is due on a day:
   interval (``recall.intervals``, else ``recall.default_interval``) falls on or before the day,
   and that visit is within ``recall.lookback``;
 - by hand: a recall staff set on the host (OpenEMR's Recall Board) or with ``bridge recall add``
-  (on a patient, or on an appointment: due an interval after it), due on or before the day.
+  (on a patient, or on an appointment: due an interval after it), due on or before the day,
+  unless the patient came in (any visit, not cancelled or missed) on or after its due date.
 
 Then: one recall per patient per day (a manual one first, else the most overdue), none for a
 patient who already has an appointment ahead or an open recall, none twice for the same due date
@@ -181,11 +182,20 @@ def find_due(runtime: Runtime, day: date, reference: Reference) -> list[Due]:
                     False,
                 )
             )
-    if not settings.manual:
-        return found
-    for recall in runtime.source.recall_list(day):
-        if recall.due >= since:
-            found.append(Due(recall.patient_key, "host-list", recall.due, None, fallback, True))
+    if settings.manual:
+        found.extend(
+            _unanswered(runtime, _manual_due(runtime, day, since, fallback), day, reference)
+        )
+    return found
+
+
+def _manual_due(runtime: Runtime, day: date, since: date, fallback: str) -> list[Due]:
+    """Recalls set by hand, on the host's list and here, due from ``since`` to ``day``."""
+    found = [
+        Due(recall.patient_key, "host-list", recall.due, None, fallback, True)
+        for recall in runtime.source.recall_list(day)
+        if recall.due >= since
+    ]
     with runtime.store.begin("read manual recalls") as connection:
         rows = connection.execute(
             select(manual_recalls).where(
@@ -199,6 +209,20 @@ def find_due(runtime: Runtime, day: date, reference: Reference) -> list[Due]:
         reason = m["reason_key"] or fallback
         found.append(Due(m["patient_key"], f"manual:{m['id']}", m["due_on"], None, reason, True))
     return found
+
+
+def _unanswered(runtime: Runtime, due: list[Due], day: date, reference: Reference) -> list[Due]:
+    """Manual recalls whose patient has not come in since they fell due.
+
+    They stay on their list until staff remove them: a patient who booked by phone was skipped
+    while the visit was ahead, and must not be recalled the day after it."""
+    if not due:
+        return []
+    kinds = [key for key, service in reference.services.items() if service.for_patients]
+    last: dict[str, date] = {}
+    for visit in runtime.source.last_visits(kinds, min(d.due for d in due), day, reference):
+        last[visit.patient_key] = max(visit.day, last.get(visit.patient_key, visit.day))
+    return [d for d in due if last.get(d.patient_key, date.min) < d.due]
 
 
 def _choose(

@@ -368,6 +368,28 @@ def test_a_used_manual_recall_does_not_hold_back_the_next_recall_by_visit(
     ]
 
 
+def test_a_manual_recall_is_answered_by_a_visit_after_its_due_date(
+    make_bridge: Any, recall_board: OpenEmrHost
+) -> None:
+    host = recall_board
+    for pid in (38, 39):
+        host.add_patient(pid, "Pat", f"Synthetic{pid}")
+    board(host, 38, date(2026, 3, 1))
+    board(host, 39, date(2026, 3, 1))
+    host.add_appointment(38, date(2026, 3, 10), "10:00", catid=NEW_PATIENT)  # booked by phone
+    host.add_appointment(39, date(2026, 2, 20), "10:00", catid=NEW_PATIENT)  # before it fell due
+    host.add_appointment(39, date(2026, 3, 12), "10:00", status=NO_SHOW)  # did not come
+    bridge: Bridge = make_bridge(NOW, **sections())
+    assert cli(bridge, "recall", "add", "38", "--due", "2026-03-05")[0] == 0
+
+    report = run_recall(bridge.runtime, TODAY)
+
+    assert recall_rows(bridge) == [
+        ("39", "host-list", date(2026, 3, 1), None, "checkup", "open"),
+    ]
+    assert (report.due, report.recalled) == (1, 1)
+
+
 # --- the daily run, the messages, a booking, expiry, statistics ------------------------------
 
 
