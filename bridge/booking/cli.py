@@ -163,10 +163,12 @@ def _recall_add(runtime: Runtime, args: argparse.Namespace) -> int:
             reference,
             zone,
         )
-        mine = [a for a in found if a.patient_key == args.patient]
+        mine = sorted(a.occurrence for a in found if a.patient_key == args.patient)
         if not mine:
             raise ConfigError(f"appointment {args.appointment}: not on the host for this patient")
-        due = args.after.after(mine[-1].occurrence)
+        # A repeating appointment: its latest occurrence so far, else its first one ahead.
+        past = [day for day in mine if day <= today]
+        due = args.after.after(past[-1] if past else mine[0])
     if due is None:
         raise ConfigError("recall add: give --due DATE, or --appointment KEY --after INTERVAL")
     if args.reason and runtime.settings.booking.reason(args.reason) is None:

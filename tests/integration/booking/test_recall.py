@@ -21,7 +21,7 @@ from bridge.booking.recall import run_recall
 from bridge.booking.tables import booking_passes, recall_runs, recalls
 from bridge.booking.worker import BookingWorker
 from bridge.clock import iso_utc
-from bridge.demo.host import OpenEmrHost
+from bridge.demo.host import OpenEmrHost, Repeat
 from tests.integration.conftest import Bridge
 
 pytestmark = pytest.mark.mariadb
@@ -308,7 +308,13 @@ def test_manual_recalls_from_the_recall_board_and_the_command_line(
         0,
         "manual recall 2: patient 32 due on 2026-03-10\n",
     )
-    assert cli(bridge, "recall", "add", "33", "--due", "2026-05-01")[0] == 0
+    weekly = host.add_appointment(
+        33, date(2026, 1, 5), "08:00", repeat=Repeat(freq=1, freq_type=1), end_date="2026-06-29"
+    )
+    series = ("--appointment", str(weekly), "--after", "6 weeks")  # after Monday 23 March
+    assert cli(bridge, "recall", "add", "33", *series)[1] == (
+        "manual recall 3: patient 33 due on 2026-05-04\n"
+    )
     assert cli(bridge, "recall", "add", "34", "--due", "2026-03-01")[0] == 0
     assert cli(bridge, "recall", "add", "36", "--due", "2026-03-26")[0] == 0
     refused = [
@@ -330,7 +336,7 @@ def test_manual_recalls_from_the_recall_board_and_the_command_line(
         ["2", "32", "2026-03-10", "cleaning", str(surgery)],
         ["1", "31", "2026-03-20"],
         ["5", "36", "2026-03-26"],
-        ["3", "33", "2026-05-01"],
+        ["3", "33", "2026-05-04", str(weekly)],
     ]
 
     status, out = bridge.cli("recall", "run", "--date", "2026-03-27", "--now", NOW)
