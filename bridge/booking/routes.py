@@ -39,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 from bridge.booking import forms as booking_forms
 from bridge.booking import passes
 from bridge.booking.access import Access
+from bridge.booking.availability import Slot
 from bridge.booking.booking import NewPatient, settle, submit
 from bridge.booking.booking import Request as BookingRequest
 from bridge.booking.links import link_on_request
@@ -343,7 +344,7 @@ class BookingPages:
         reason = self._reason(visit, request.query_params.get("reason", ""))
         if reason is None:
             return self._redirect(visit.base)
-        found = self.offers.find(reason, request.query_params.get("slot", ""))
+        found = self._find(visit, reason, request.query_params.get("slot", ""))
         if found is None:
             return self.slots(request, notice="taken", status=409)
         return self._confirm_page(request, visit, reason, found.key)
@@ -358,7 +359,7 @@ class BookingPages:
         values: dict[str, str] | None = None,
         status: int = 200,
     ) -> Response:
-        found = self.offers.find(reason, slot_key)
+        found = self._find(visit, reason, slot_key)
         if found is None:
             return self.slots(request, notice="taken", status=409, reason_key=reason.key)
         locale = locale_of(visit.language, self.runtime.settings.clinic.region)
@@ -442,7 +443,7 @@ class BookingPages:
             wait = self.limiter.hit(f"book|{address}", self.settings.bookings_per_hour, HOUR)
             if wait is not None:
                 return self._limited(request, visit.language, wait)
-        slot = self.offers.find(reason, slot_key)
+        slot = self._find(visit, reason, slot_key)
         if slot is None:
             return self.slots(request, notice="taken", status=409, reason_key=reason.key)
         outcome = submit(
@@ -528,6 +529,15 @@ class BookingPages:
 
     def _reason(self, visit: Visit, key: str) -> Reason | None:
         return next((r for r in self._reasons(visit) if r.key == key), None)
+
+    def _find(self, visit: Visit, reason: Reason, slot_key: str) -> Slot | None:
+        """The posted slot if it is free now and this way in offers it (a link for one
+        provider offers only theirs, whatever slot key comes back)."""
+        found = self.offers.find(reason, slot_key)
+        wanted = visit.link.provider_key if visit.link is not None else None
+        if found is None or wanted not in (None, found.provider_key):
+            return None
+        return found
 
     def _reason_any(self, key: str) -> Reason | None:
         return next((r for r in self.offers.all_reasons() if r.key == key), None)

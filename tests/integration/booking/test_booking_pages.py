@@ -366,6 +366,26 @@ def test_a_double_tap_books_once_and_shows_the_booking_twice(site: Any, host: Op
     site.check_urls()
 
 
+LANGUAGES = [
+    ("fr-FR,fr;q=0.9", "fr", "Choisissez un horaire", "vendredi 27 mars 2026"),
+    ("es-MX", "es", "Elija una hora", "viernes, 27 de marzo de 2026"),
+    ("de-DE, it;q=0.5", "it", "Scelga un orario", "venerdì 27 marzo 2026"),
+    ("de-DE", "en", "Choose a time", "Friday, March 27, 2026"),
+]
+
+
+def test_the_public_pages_speak_the_browser_language(site: Any, host: OpenEmrHost) -> None:
+    site.start()  # a US clinic: fr_US and it_US are no locales, the language alone is used
+    for accept, lang, heading, day in LANGUAGES:
+        visitor = site.visitor(**{"Accept-Language": accept})
+        slots = visitor.follow(visitor.get("/book/new"))
+        assert f'<html lang="{lang}">' in slots.text and f"<h1>{heading}</h1>" in slots.text
+        assert f"<h2>{day}</h2>" in slots.text
+        confirm = visitor.get(slot_links(slots.text)[0])
+        assert confirm.status_code == 200 and f'<html lang="{lang}">' in confirm.text
+    site.check_urls()
+
+
 def test_the_landing_offers_only_links_without_new_patients(site: Any, host: OpenEmrHost) -> None:
     site.start({"new_patients": False})
     visitor = site.visitor()
@@ -416,6 +436,30 @@ def test_a_personal_link_shows_nothing_before_the_birth_date(site: Any, host: Op
     assert str(row["pc_startTime"]) == "11:15:00"
     assert stranger.get(path).status_code == 404  # used: only its own session sees it now
     assert patient.get(path).headers["location"] == f"{path}/done"
+    site.check_urls()
+
+
+def test_a_link_for_one_provider_books_only_with_them(site: Any, host: OpenEmrHost) -> None:
+    block = {**BOOKING["blocks"][0], "provider": "2"}
+    site.start({"blocks": [*BOOKING["blocks"], block]})
+    send_link(site.bridge.runtime, "3", flow="treatment", reason="checkup", provider="2")
+    site.bridge.dispatch()
+    [message] = site.bridge.outbox("sms")
+    path = re.search(r"https?://[^/\s]+(/b/[\w.-]+)", message["text"]).group(1)  # type: ignore[union-attr]
+    patient = site.visitor()
+    slots = patient.follow(patient.follow(verify(patient, path, PATIENTS[3][2])))
+    assert "Dr. Ben Okafor" in slots.text and "Dr. Ada Rossi" not in slots.text
+    assert slot_links(slots.text)[0].endswith("slot=2.1.202603271100")
+    other = "1.1.202603271100"  # Dr. Rossi's, free, but not this link's to book
+    assert patient.get(f"{path}/slot?reason=checkup&slot={other}").status_code == 409
+    confirm = patient.get(f"{path}/slot?reason=checkup&slot=2.1.202603271100")
+    form = {"csrf": csrf(confirm.text), "reason": "checkup"}
+    refused = patient.post(f"{path}/book", {**form, "slot": other})
+    assert refused.status_code == 409 and "Sorry, that time was just taken" in main(refused.text)
+    assert calendar(host, 3) == []
+    done = patient.follow(patient.post(f"{path}/book", {**form, "slot": "2.1.202603271100"}))
+    assert "Your appointment is booked" in main(done.text)
+    assert [r["pc_aid"] for r in calendar(host, 3)] == ["2"]
     site.check_urls()
 
 
