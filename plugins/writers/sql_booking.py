@@ -22,15 +22,23 @@ One host transaction per booking, in this order:
 7. a staff note when the mapping asks for one;
 
 then the row is read back through the same code that reads appointments for reminders.
+
+What the transaction needs to know about the host's tables is read before the lock (see
+``Booker._prepare``), and a transaction the host picks as a deadlock's victim (two new patients
+registered at once: ``MAX(pid) ... FOR UPDATE`` then ``INSERT`` take InnoDB gap locks) is run
+again, from step 1, a few times.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import sleep
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, insert, select, text, update
@@ -51,6 +59,10 @@ if TYPE_CHECKING:
     from plugins.writers.sql import SqlWriter
 
 LOCK_SECONDS = 10
+DEADLOCK_TRIES = 4
+# The host chose this transaction as a deadlock's victim (MySQL / MariaDB 1213, PostgreSQL
+# 40P01) or a lock wait ran out (1205): run it again, as InnoDB's manual asks.
+_DEADLOCK_CODES = {1205, 1213, "40P01", "40001"}
 DAY_END = time(17)  # OpenEMR's schedule_end default, when the host keeps none
 
 
@@ -113,6 +125,7 @@ class Booker:
         self.db = writer.db
         self.mapping = writer.mapping
         self._calendar: CalendarReader | None = None
+        self._preparing = threading.Lock()
 
     @property
     def booking(self) -> BookingMapping:
@@ -143,30 +156,67 @@ class Booker:
         slot = request.slot
         zone = context.timezone
         local_now = context.now.astimezone(zone).replace(tzinfo=None, microsecond=0)
+        self._prepare(request)
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                key, patient_key, detail, values = self._locked_book(
+                    command, request, context, local_now
+                )
+                break
+            except SourceError as exc:
+                if attempt == DEADLOCK_TRIES or not _deadlock(exc):
+                    raise
+                sleep(random.uniform(0.01, 0.05) * attempt)
+        self._read_back(key, patient_key, request, context)
+        values.update(patient=patient_key, status=request.status, date=slot.day.isoformat())
+        return Applied(detail, host_ref=key, values=values)
+
+    def _locked_book(
+        self, command: Command, request: Request, context: WriteContext, local_now: datetime
+    ) -> tuple[str, str, str, dict[str, Any]]:
+        """Steps 1 to 7 in one transaction: (key, patient key, detail, values)."""
+        slot = request.slot
         values: dict[str, Any] = {}
         with self._locked_day(slot.provider_key, slot.day) as connection:
             found = self._already(connection, request)
             if found is not None:
-                key, patient_key = found
-                detail = "already booked"
-            else:
-                if request.valid_until is not None and context.now > request.valid_until:
-                    raise WriteBackRefused("the request expired before the host could take it")
-                self._check_slot(connection, request, context)
-                patient_key, created, matched = resolve_patient(
-                    connection, self.writer, command, request.new_patient, local_now
-                )
-                values.update(new_patient=created, matched_patient=matched)
-                key = self._insert(connection, request, patient_key, local_now)
-                note = self.writer.booking_note(
-                    connection, command, context, patient_key, created, matched
-                )
-                if note is not None:
-                    values["note"] = note
-                detail = f"booked with status {request.status!r}"
-        self._read_back(key, patient_key, request, context)
-        values.update(patient=patient_key, status=request.status, date=slot.day.isoformat())
-        return Applied(detail, host_ref=key, values=values)
+                return found[0], found[1], "already booked", values
+            if request.valid_until is not None and context.now > request.valid_until:
+                raise WriteBackRefused("the request expired before the host could take it")
+            self._check_slot(connection, request, context)
+            patient_key, created, matched = resolve_patient(
+                connection, self.writer, command, request.new_patient, local_now
+            )
+            values.update(new_patient=created, matched_patient=matched)
+            key = self._insert(connection, request, patient_key, local_now)
+            note = self.writer.booking_note(
+                connection, command, context, patient_key, created, matched
+            )
+            if note is not None:
+                values["note"] = note
+        return key, patient_key, f"booked with status {request.status!r}", values
+
+    def _prepare(self, request: Request) -> None:
+        """Read the host's shape (tables, columns, calendar grid) before taking the lock, one
+        booking at a time: each is read once, on connections of its own, and bookings waiting
+        for the lock hold the rest of the pool, so a first read inside the lock (or twenty
+        bookings reading at once) could wait for the pool until it times out."""
+        with self._preparing:
+            self.calendar()
+            self.writer.table(self.mapping.appointments.table)
+            self.writer.table(self.mapping.patients.table)
+            notes = self.mapping.write_back.notes
+            if notes is not None and "book" in notes.about:
+                self.writer.table(notes.table)
+            languages = self.mapping.patients.language_list
+            if request.new_patient is not None and languages is not None:
+                self.writer.table(languages.table)
+            if request.slot.office == HOST:
+                booking = self.booking
+                for where in (booking.slot_minutes, booking.day_start, booking.day_end):
+                    if where is not None:  # read apart: the grid's reader nests connections
+                        self.db.columns(where.table, "booking")
+                self.writer.calendar_grid()
 
     def _check_slot(self, connection: Connection, request: Request, context: WriteContext) -> None:
         slot = request.slot
@@ -306,3 +356,12 @@ class Booker:
                     # A write first, so SQLite takes its one write lock before anything is read.
                     connection.execute(update(host).where(key.is_(None)).values({key.name: key}))
                 yield connection
+
+
+def _deadlock(exc: SourceError) -> bool:
+    """True when the host gave up on the transaction for another's locks (worth one more try)."""
+    cause = exc.__cause__
+    orig = getattr(cause, "orig", None)
+    args = getattr(orig, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else getattr(orig, "sqlstate", None)
+    return code in _DEADLOCK_CODES
