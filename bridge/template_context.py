@@ -47,7 +47,7 @@ CONTEXT_VARIABLES: dict[str, tuple[str, ...]] = {
     "link": (),
     "testing": (),
     # Messages that are not reminders fill these through ``MessageContext.extra``.
-    "booking": ("map_url", "parking", "photo_url", "offer", "pending", "reference"),
+    "booking": ("map_url", "parking", "photo_url", "offer", "pending", "reference", "reason"),
     "recall": ("reason", "last_visit", "due"),
     "invite": ("expires", "new_patient", "reason"),
 }
@@ -445,6 +445,7 @@ def sample_context(clinic: ClinicSettings, language: str, timezone: ZoneInfo) ->
                 "offer": "Sample offer.",
                 "pending": "yes",
                 "reference": "B1",
+                "reason": "Check-up",
             },
             "recall": {"reason": "Check-up", "last_visit": "3/6/2024", "due": "3/12/2024"},
             "invite": {"expires": "17/6/2024", "new_patient": "yes", "reason": "Check-up"},

@@ -195,6 +195,8 @@ class Booked(_BookingEvent):
                 "offer": settings.offer,
                 "pending": "yes" if appt.status_class == StatusClass.PENDING else "",
                 "reference": booking["reference"] if booking is not None else "",
+                # What the patient chose ("Check-up"), not the host's category behind it.
+                "reason": self._reason_label(booking, patient),
             }
         }
         link = self.runtime.link_for(job, appt, patient)
@@ -202,6 +204,13 @@ class Booked(_BookingEvent):
             patient, batch, appointment=appt, service_key=appt.service_key, link=link, extra=extra
         )
         return self.gated(job, patient, batch, Subject(patient, context, appt))
+
+    def _reason_label(self, booking: Any, patient: Patient) -> str:
+        if booking is None:
+            return ""
+        reason = self.runtime.settings.booking.reason(booking["reason_key"])
+        language = choose_language(patient.language, self.runtime.settings.clinic.language)
+        return reason.label(language) if reason is not None else ""
 
 
 class BookingFailed(_BookingEvent):

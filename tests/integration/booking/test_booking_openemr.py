@@ -23,12 +23,13 @@ from bridge.booking.offers import Offers
 from bridge.booking.tables import bookings
 from bridge.booking.worker import BookingWorker
 from bridge.clock import parse_instant
-from bridge.demo.host import OpenEmrHost
+from bridge.demo.host import OpenEmrHost, Repeat
+from bridge.errors import WriteBackRefused
 from bridge.model import Channel
 from bridge.plugin import WriteContext
 from bridge.store import writebacks as queue
 from bridge.store.schema import jobs, writebacks
-from bridge.writeback import Outcome
+from bridge.writeback import Command, CommandKind, Outcome
 from bridge.writeback_worker import apply_due
 from tests.integration.conftest import Bridge
 
@@ -731,6 +732,7 @@ def test_the_confirmation_carries_the_clinics_extras_and_respects_consent(
     for line in (
         "Your appointment is booked.",
         "With:  Dr. Ada Rossi",
+        "For:   Check-up",  # the reason chosen, not the host's category behind it
         "Map and directions: https://maps.example.test/synthetic-clinic",
         "Parking: Free parking behind the building.",
         "Flu shots available this month.",
@@ -740,3 +742,113 @@ def test_the_confirmation_carries_the_clinics_extras_and_respects_consent(
     [skipped] = [j for j in store_rows(bridge, jobs) if j["status"] == "skipped"]
     assert (skipped["patient_key"], skipped["channel"]) == ("4", "sms")
     assert bridge.dispatch().sent == 0  # exactly once
+
+
+# --- the host's calendar as it changes ----------------------------------------------------------
+
+
+def test_repeating_in_office_events_open_every_day_of_their_series(
+    bridge: Bridge, clinic: OpenEmrHost
+) -> None:
+    """Dr Okafor's In Office 13:00 / Out Of Office 14:00, repeating every workday (OpenEMR's
+    ``pc_recurrtype`` 1, ``event_repeat_freq_type`` 4) at the North clinic."""
+    workdays = Repeat(kind=1, freq=1, freq_type=4)
+    for catid, at in ((IN_OFFICE, "13:00"), (OUT_OF_OFFICE, "14:00")):
+        clinic.add_appointment(
+            None,
+            MON,
+            at,
+            minutes=0,
+            catid=catid,
+            provider=2,
+            facility=2,
+            repeat=workdays,
+            end_date=date(2026, 4, 30),
+        )
+    offers = Offers(bridge.runtime)
+    checkup = offers.reason("checkup", "existing")
+    assert checkup is not None
+    found = offers.slots(checkup, MON, date(2026, 4, 6), provider="2")
+    by_day: dict[date, list[str]] = {}
+    for slot in found:
+        by_day.setdefault(slot.day, []).append(f"{slot.start:%H:%M} {slot.office}")
+    hour = ["13:00 host", "13:15 host", "13:30 host", "13:45 host"]
+    assert by_day == {
+        MON: [*hour, "15:30 bridge", "15:45 bridge"],
+        # Tuesday 31 March: the clinic's holiday
+        date(2026, 4, 1): hour,
+        date(2026, 4, 2): hour,
+        date(2026, 4, 3): hour,
+        # Saturday and Sunday: not workdays
+        date(2026, 4, 6): [*hour, "15:00 bridge", "15:15 bridge", "15:30 bridge", "15:45 bridge"],
+    }
+    assert book(bridge, "13:30", provider="2", day=date(2026, 4, 2)).state == "booked"
+    [row] = booked_rows(clinic)
+    assert (row["pc_eventDate"], row["pc_startTime"], row["pc_facility"]) == (
+        date(2026, 4, 2),
+        time(13, 30),
+        2,
+    )
+
+
+def test_the_writer_follows_the_hosts_day_end_as_the_pages_do(
+    bridge: Bridge, clinic: OpenEmrHost
+) -> None:
+    wednesday = date(2026, 4, 1)
+    marker(clinic, IN_OFFICE, wednesday, "16:00", provider=2, facility=2)  # open to the day's end
+    assert book(bridge, "16:00", provider="2", day=wednesday).state == "booked"
+    globals_ = clinic.table("globals")
+    with clinic.engine.begin() as connection:
+        connection.execute(
+            sa.insert(globals_).values(gl_name="schedule_end", gl_index=0, gl_value="18")
+        )
+    try:
+        bridge.clock.advance(timedelta(minutes=6))  # both read the host's grid every 5 minutes
+        assert book(bridge, "17:15", provider="2", day=wednesday).state == "booked"
+        assert [r["pc_startTime"] for r in booked_rows(clinic)] == [time(16), time(17, 15)]
+    finally:
+        with clinic.engine.begin() as connection:
+            connection.execute(sa.delete(globals_).where(globals_.c.gl_name == "schedule_end"))
+
+
+def test_a_booking_payload_the_host_cannot_take_is_refused(
+    bridge: Bridge, clinic: OpenEmrHost
+) -> None:
+    runtime = bridge.runtime
+    reference = runtime.source.reference()
+    context = WriteContext(reference, runtime.zone(reference), runtime.clock.now())
+    slot = {
+        "provider": "1",
+        "facility": "1",
+        "date": "2026-03-30",
+        "start": "09:00",
+        "end": "09:15",
+        "office": "host",
+    }
+    payloads = [
+        ({"service": "5", "reference": "ABCD2345"}, "booking payload unusable: 'slot'"),
+        (
+            {"slot": {**slot, "end": "08:45"}, "service": "5", "reference": "ABCD2345"},
+            "booking payload unusable: reference or times",
+        ),
+        (
+            {
+                "slot": slot,
+                "service": "5",
+                "reference": "ABCD2345",
+                "patient": {"first_name": "Nobody", "last_name": "Synthetic"},
+            },
+            "a new patient needs a first name, a last name and a birth date",
+        ),
+        (
+            {"slot": slot, "service": "5", "reference": "ABCD2345"},  # pid 77 is not on file
+            "the patient is no longer on the host",
+        ),
+    ]
+    assert runtime.writer is not None
+    for payload, why in payloads:
+        command = Command(CommandKind.BOOK, "booking", "booking-x", "77", None, MON, None, payload)
+        with pytest.raises(WriteBackRefused) as refused:
+            runtime.writer.apply(command, context)
+        assert str(refused.value) == why
+    assert booked_rows(clinic) == []
