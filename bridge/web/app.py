@@ -3,17 +3,21 @@ they are; the status page shows counts only."""
 
 from __future__ import annotations
 
+import logging
 from html import escape
 
 from sqlalchemy import func, select
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bridge import __version__, extensions
 from bridge.runtime import Runtime
 from bridge.store.schema import jobs
+
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -69,4 +73,36 @@ def create_app(runtime: Runtime) -> Starlette:
     routes: list[BaseRoute] = [Route("/health", health), Route("/", status)]
     for _, make in extensions.load(extensions.WEB):
         routes.extend(make(runtime))
-    return Starlette(routes=routes)
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+
+
+def _plain_page(status: int, title: str) -> Response:
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1></body></html>"
+    )
+    return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
+
+
+async def http_error(_: Request, exc: Exception) -> Response:
+    """An unknown path or method answered like every page: with the security headers and
+    nothing echoed back from the request (features answer their own errors themselves)."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return _plain_page(status, "Not found" if status == 404 else "Request refused")
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A bug answered with a short page and the security headers; logged with the path's
+    route only (a path can hold a link token, never shown in a log)."""
+    route = request.scope.get("route")
+    log.error(
+        "web: %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        getattr(route, "path", "?"),
+        exc_info=exc,
+    )
+    return _plain_page(500, "Something went wrong")
