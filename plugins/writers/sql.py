@@ -32,7 +32,6 @@ from bridge.mapping import mapping_path, read_mapping_data, validate_mapping
 from bridge.mapping.sql import SqlMapping
 from bridge.model import Appointment, Channel
 from bridge.plugin import (
-    CalendarSettings,
     PluginConfig,
     PluginContext,
     SentNote,
@@ -42,7 +41,6 @@ from bridge.plugin import (
 from bridge.writeback import Applied, Command, CommandKind
 from bridge.writeback_expect import EXPECT, differences
 from plugins.sources.sql_appointments import AppointmentReader
-from plugins.sources.sql_history import History
 from plugins.writers.sql_booking import Booker
 from plugins.writers.sql_notes import booking_text, note_text
 from plugins.writers.sql_occurrence import Locked, Occurrences
@@ -76,7 +74,6 @@ class SqlWriter(Writer[SqlWriterConfig]):
         reader = AppointmentReader(self.db, self.mapping, context.clock)
         self.occurrences = Occurrences(reader, self.mapping)
         self.booker = Booker(self)
-        self._grid: CalendarSettings | None = None
 
     def note_sent(self, note: SentNote) -> None:
         self.note_sent_many([note])
@@ -119,13 +116,6 @@ class SqlWriter(Writer[SqlWriterConfig]):
     def table(self, name: str) -> Table:
         """The host table ``name``, reflected once."""
         return self._table(name)
-
-    def calendar_grid(self) -> CalendarSettings:
-        """The host's calendar grid (slot length, day hours), read once."""
-        if self._grid is None:
-            columns = self.occurrences.reader.columns()
-            self._grid = History(self.db, self.mapping, columns).calendar_settings()
-        return self._grid
 
     def booking_note(
         self,

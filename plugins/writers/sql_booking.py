@@ -41,7 +41,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import sleep
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, insert, select, text, update
+from sqlalchemy import Connection, Engine, and_, insert, select, text, update
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bridge.booking.availability import BRIDGE, HOST, Opening, Slot, fits, host_openings
 from bridge.clock import local_to_utc, parse_instant
@@ -51,6 +52,7 @@ from bridge.mapping.sql_booking import BookingMapping
 from bridge.plugin import WriteContext
 from bridge.writeback import Applied, Command
 from plugins.sources.sql_calendar import CalendarReader
+from plugins.sources.sql_history import History
 from plugins.writers.sql_new_patient import resolve_patient
 from plugins.writers.sql_notes import clean
 from plugins.writers.sql_occurrence import NO_REPEAT, _serialize
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from plugins.writers.sql import SqlWriter
 
 LOCK_SECONDS = 10
+GRID_SECONDS = 300  # as bridge.booking.offers reads the host's grid
 DEADLOCK_TRIES = 4
 # The host chose this transaction as a deadlock's victim (MySQL / MariaDB 1213, PostgreSQL
 # 40P01) or a lock wait ran out (1205): run it again, as InnoDB's manual asks.
@@ -126,6 +129,7 @@ class Booker:
         self.mapping = writer.mapping
         self._calendar: CalendarReader | None = None
         self._preparing = threading.Lock()
+        self._grid: tuple[datetime, time] | None = None
 
     @property
     def booking(self) -> BookingMapping:
@@ -156,7 +160,7 @@ class Booker:
         slot = request.slot
         zone = context.timezone
         local_now = context.now.astimezone(zone).replace(tzinfo=None, microsecond=0)
-        self._prepare(request)
+        self._prepare(request, context.now)
         for attempt in range(1, DEADLOCK_TRIES + 1):
             try:
                 key, patient_key, detail, values = self._locked_book(
@@ -196,7 +200,7 @@ class Booker:
                 values["note"] = note
         return key, patient_key, f"booked with status {request.status!r}", values
 
-    def _prepare(self, request: Request) -> None:
+    def _prepare(self, request: Request, now: datetime) -> None:
         """Read the host's shape (tables, columns, calendar grid) before taking the lock, one
         booking at a time: each is read once, on connections of its own, and bookings waiting
         for the lock hold the rest of the pool, so a first read inside the lock (or twenty
@@ -212,11 +216,20 @@ class Booker:
             if request.new_patient is not None and languages is not None:
                 self.writer.table(languages.table)
             if request.slot.office == HOST:
-                booking = self.booking
-                for where in (booking.slot_minutes, booking.day_start, booking.day_end):
-                    if where is not None:  # read apart: the grid's reader nests connections
-                        self.db.columns(where.table, "booking")
-                self.writer.calendar_grid()
+                self._read_grid(now)
+
+    def _read_grid(self, now: datetime) -> None:
+        """The host's day end, read again after ``GRID_SECONDS`` as the booking pages read it
+        (a clinic that moves its day's end is followed by both alike)."""
+        if self._grid is not None and abs((now - self._grid[0]).total_seconds()) < GRID_SECONDS:
+            return
+        booking = self.booking
+        for where in (booking.slot_minutes, booking.day_start, booking.day_end):
+            if where is not None:  # read apart: the grid's reader nests connections
+                self.db.columns(where.table, "booking")
+        columns = self.writer.occurrences.reader.columns()
+        found = History(self.db, self.mapping, columns).calendar_settings()
+        self._grid = (now, found.day_end or DAY_END)
 
     def _check_slot(self, connection: Connection, request: Request, context: WriteContext) -> None:
         slot = request.slot
@@ -224,7 +237,7 @@ class Booker:
             connection, [slot.provider_key], (slot.day, slot.day), context.reference
         )
         if slot.office == HOST:
-            day_end = self.writer.calendar_grid().day_end or DAY_END
+            day_end = self._grid[1] if self._grid is not None else DAY_END
             mine = [e for e in entries if e.provider_key == slot.provider_key]
             openings = host_openings(mine, request.service_key, day_end)
         else:
@@ -330,7 +343,7 @@ class Booker:
             ).hexdigest()
         )
         dialect = self.db.dialect
-        with self.db.errors(), self.db.engine.connect() as connection:
+        with self.db.errors(), _pooled(self.db.engine) as connection:
             if dialect in ("mysql", "mariadb"):
                 got = connection.execute(
                     text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": LOCK_SECONDS}
@@ -356,6 +369,18 @@ class Booker:
                     # A write first, so SQLite takes its one write lock before anything is read.
                     connection.execute(update(host).where(key.is_(None)).values({key.name: key}))
                 yield connection
+
+
+@contextmanager
+def _pooled(engine: Engine) -> Iterator[Connection]:
+    """A connection from the pool; none free in time (bookings queued on the host) means the
+    host is busy: the booking waits in the queue like one made while the host is down."""
+    try:
+        connection = engine.connect()
+    except PoolTimeout as exc:
+        raise HostUnavailable("no free connection to the host in time") from exc
+    with connection:
+        yield connection
 
 
 def _deadlock(exc: SourceError) -> bool:

@@ -51,10 +51,14 @@ def resolve_patient(
     new = writer.mapping.booking.new_patients if writer.mapping.booking else None
     if new is None:
         raise NotImplementedError(f"{writer.mapping_file}: booking.new_patients is not set")
-    first, last = str(details.get("first_name", "")), str(details.get("last_name", ""))
-    born = date.fromisoformat(str(details.get("birth_date")))
+    first = str(details.get("first_name") or "").strip()
+    last = str(details.get("last_name") or "").strip()
+    try:
+        born = date.fromisoformat(str(details.get("birth_date")))
+    except ValueError:
+        born = None
     cols = m.columns
-    if not (first and last and cols.birth_date):
+    if not (first and last and born and cols.birth_date):
         raise WriteBackRefused("a new patient needs a first name, a last name and a birth date")
     match = connection.execute(
         select(key_column).where(

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from tests.conftest import drop_postgres, fresh_postgres
-from tests.integration.patient.conftest import WRITE_BACK_TABLES, TcpProxy
+from tests.integration.patient.conftest import WRITE_BACK_TABLES, tcp_proxy
+
+__all__ = ["tcp_proxy"]  # the patient tests' fixture, shared here
 
 
 @pytest.fixture
@@ -45,13 +45,3 @@ def _empty_write_back_tables(request: pytest.FixtureRequest) -> None:
     with host.engine.begin() as connection:
         for name in WRITE_BACK_TABLES:
             connection.execute(sa.text(f"DELETE FROM `{name}`"))
-
-
-@pytest.fixture
-def tcp_proxy(host_url: str) -> Iterator[Any]:
-    """A loopback port forwarding to the host's MariaDB; ``.url`` is the host URL through it."""
-    url = make_url(host_url)
-    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 3306))
-    proxy.url = url.set(port=proxy.port).render_as_string(hide_password=False)  # type: ignore[attr-defined]
-    yield proxy
-    proxy.close()

@@ -643,17 +643,24 @@ def test_a_retry_after_the_host_committed_is_already_booked(
 # --- the host away ------------------------------------------------------------------------------
 
 
+def booked_while_down(make_bridge: Any, tcp_proxy: Any, start: str) -> tuple[Bridge, Any]:
+    """A bridge reaching the host through ``tcp_proxy``; Ada books ``start`` on Monday, after
+    the page showed it and just as the host went away. The host is back when it returns."""
+    bridge = make_bridge(
+        NOW, booking=BOOKING, host={"url": tcp_proxy.url, "mapping": "openemr"}, **ALL_DAY
+    )
+    reason, slot = offer(bridge, "checkup", "existing", MON, start)
+    tcp_proxy.down()
+    result = submit(bridge.runtime, Request("existing", reason, slot, "en", patient_key="3"))
+    assert result.state == "queued"
+    return bridge, result
+
+
 @pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
 def test_a_booking_made_while_the_host_is_down_lands_when_it_is_back(
     make_bridge: Any, clinic: OpenEmrHost, tcp_proxy: Any
 ) -> None:
-    bridge = make_bridge(
-        NOW, booking=BOOKING, host={"url": tcp_proxy.url, "mapping": "openemr"}, **ALL_DAY
-    )
-    reason, slot = offer(bridge, "checkup", "existing", MON, "11:00")
-    tcp_proxy.down()
-    result = submit(bridge.runtime, Request("existing", reason, slot, "en", patient_key="3"))
-    assert result.state == "queued"
+    bridge, result = booked_while_down(make_bridge, tcp_proxy, "11:00")
     assert booked_rows(clinic) == []
     [stored] = store_rows(bridge, bookings)
     assert stored["status"] == "queued"
@@ -686,13 +693,7 @@ def test_a_booking_made_while_the_host_is_down_lands_when_it_is_back(
 def test_a_queued_booking_that_expired_is_refused_and_the_patient_told(
     make_bridge: Any, clinic: OpenEmrHost, tcp_proxy: Any
 ) -> None:
-    bridge = make_bridge(
-        NOW, booking=BOOKING, host={"url": tcp_proxy.url, "mapping": "openemr"}, **ALL_DAY
-    )
-    reason, slot = offer(bridge, "checkup", "existing", MON, "11:15")
-    tcp_proxy.down()
-    result = submit(bridge.runtime, Request("existing", reason, slot, "en", patient_key="3"))
-    assert result.state == "queued"
+    bridge, _ = booked_while_down(make_bridge, tcp_proxy, "11:15")
     tcp_proxy.up = True
     bridge.clock.advance(timedelta(minutes=16))  # booking.pending_minutes is 15
     assert apply_due(bridge.runtime).refused == 1
