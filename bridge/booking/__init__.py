@@ -6,6 +6,7 @@
 - ``booking``: a booking request becomes a host write-back applied at once, then a
   confirmation; ``events``: the messages (confirmation, refusal, recall, invitation, link);
 - ``recall``: the daily recall run and its statistics; ``invitations``: invite, revoke, expire;
-- ``routes``, ``pages`` and ``repeats``: the booking pages (entry point ``bridge.web``);
+- ``routes`` (the steps), ``page_base`` (their plumbing), ``pages`` and ``repeats``: the
+  booking pages (entry point ``bridge.web``);
   ``cli``: commands; ``worker``: the background worker (entry point ``bridge.workers``).
 """

@@ -19,52 +19,35 @@ result (``repeats``). An unusable link of any kind gets the patient pages' one 4
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bridge.booking import forms as booking_forms
-from bridge.booking import passes
-from bridge.booking.access import Access
 from bridge.booking.availability import Slot
 from bridge.booking.booking import NewPatient, settle, submit
 from bridge.booking.booking import Request as BookingRequest
 from bridge.booking.links import link_on_request
 from bridge.booking.offers import Offers
+from bridge.booking.page_base import HOUR, SESSION_COOKIE, PageBase, Visit
 from bridge.booking.pages import by_day, details, locale_of, result_details, week
-from bridge.booking.passes import Pass
 from bridge.booking.reasons import Reason
 from bridge.booking.repeats import Repeat, Repeats
-from bridge.booking.settings import Flow
 from bridge.booking.tables import bookings, invitations
-from bridge.errors import SourceError
 from bridge.patient import forms
-from bridge.patient.guard import Csrf, RateLimiter, client_address, page_headers, same_origin
-from bridge.patient.views import choose_language, date_order, render
+from bridge.patient.guard import client_address
+from bridge.patient.views import choose_language, date_order
 from bridge.runtime import Runtime
-from bridge.store.rejects import record_reject
-from bridge.template_context import display_phone
 
 T = TypeVar("T")
-SESSION_COOKIE = "rb_bsession"
-CSRF_COOKIE = "rb_bcsrf"
 DONE_COOKIE = "rb_booked"
 PUBLIC = "/book/new"
-MINUTE = timedelta(minutes=1)
-HOUR = timedelta(hours=1)
 REPEAT_WAIT_SECONDS = 15.0
 
 
@@ -92,56 +75,15 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
     ]
 
 
-@dataclass(frozen=True)
-class Visit:
-    """One request's way in: the public new-patient pages, or a personal link."""
-
-    base: str
-    flow: Flow
-    language: str
-    link: Pass | None = None
-    scope: str = "public"
-
-
-class BookingPages:
-    """Request handlers; blocking work (store, host) runs in Starlette's thread pool."""
+class BookingPages(PageBase):
+    """Request handlers, one per step; blocking work (store, host) runs in Starlette's thread
+    pool (``PageBase.handler``)."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+        super().__init__(runtime)
         self.settings = runtime.settings.booking
-        self.limits = runtime.settings.patient
         self.offers = Offers(runtime)
-        self.access = Access(runtime)
-        self.limiter = RateLimiter(runtime.clock)
-        self.csrf = Csrf(self.access.keys.csrf)
         self.repeats = Repeats()
-        self.base_url = runtime.settings.web.base_url.rstrip("/")
-        self.https = self.base_url.startswith("https://")
-
-    def handler(
-        self, step: Callable[..., Response], *, form: bool = False
-    ) -> Callable[[Request], Any]:
-        async def handle(request: Request) -> Response:
-            try:
-                data = await request.form(max_files=0, max_fields=20) if form else None
-            except HTTPException:  # too many fields, a file, a field over 1 MB
-                return await run_in_threadpool(self._guarded, self._unreadable, request, None)
-            return await run_in_threadpool(self._guarded, step, request, data)
-
-        return handle
-
-    def _guarded(self, step: Callable[..., Response], request: Request, data: Any) -> Response:
-        address = client_address(request, self.limits.trusted_proxies)
-        wait = self.limiter.hit(f"req|{address}", self.limits.requests_per_minute, MINUTE)
-        wait = wait or self.limiter.blocked(f"fail|{address}", self.limits.failures_per_hour, HOUR)
-        if wait is not None:
-            return self._limited(request, self._browser_language(request), wait)
-        try:
-            return step(request, data) if data is not None else step(request)
-        except SourceError:
-            return self._page(
-                request, "unavailable.html", self._browser_language(request), status=503
-            )
 
     # --- ways in ----------------------------------------------------------------------------
 
@@ -554,119 +496,6 @@ class BookingPages:
 
     def _today(self) -> date:
         return self.offers.today()
-
-    def _start_session(self, link: Pass, session: str) -> None:
-        hashed = self.access.keys.session_hash(session)
-        assert hashed is not None
-        until = self.runtime.clock.now() + timedelta(minutes=self.limits.session_minutes)
-        with self.runtime.store.begin("start a booking session") as connection:
-            passes.start_session(connection, link.id, hashed, until)
-
-    def _session_cookie(self, response: Response, visit: Visit, session: str) -> None:
-        response.set_cookie(
-            SESSION_COOKIE,
-            session,
-            max_age=self.limits.session_minutes * 60,
-            path=visit.base,
-            secure=self.https,
-            httponly=True,
-            samesite="strict",
-        )
-
-    def _signed(self, booking_id: int) -> str:
-        mac = hmac.new(self.access.keys.csrf, f"booked|{booking_id}".encode(), hashlib.sha256)
-        return f"{booking_id}.{mac.hexdigest()[:24]}"
-
-    def _unsigned(self, value: str) -> int | None:
-        head, _, _ = value.partition(".")
-        if not head.isdigit() or len(value) > 64:
-            return None
-        return int(head) if hmac.compare_digest(self._signed(int(head)), value) else None
-
-    def _page(
-        self, request: Request, name: str, language: str, status: int = 200, **values: Any
-    ) -> Response:
-        clinic = self.runtime.settings.clinic
-        html = render(
-            name,
-            language,
-            clinic={"name": clinic.name, "phone": display_phone(clinic.phone, clinic.region)},
-            testing=self.runtime.settings.mode == "testing",
-            token=request.path_params.get("token", ""),
-            **values,
-        )
-        response = HTMLResponse(html, status_code=status, headers=page_headers(self.https))
-        fresh = getattr(request.state, "booking_csrf", None)
-        if fresh and CSRF_COOKIE not in request.cookies:
-            response.set_cookie(
-                CSRF_COOKIE, fresh, path="/", secure=self.https, httponly=True, samesite="strict"
-            )
-        return response
-
-    def _csrf_token(self, request: Request, scope: str, form: str) -> str:
-        cookie = request.cookies.get(CSRF_COOKIE)
-        if not cookie:
-            cookie = getattr(request.state, "booking_csrf", None) or Csrf.new_cookie()
-            request.state.booking_csrf = cookie
-        return self.csrf.token(cookie, scope, form)
-
-    def _csrf_ok(self, request: Request, scope: str, form: str, data: FormData) -> bool:
-        submitted = data.get("csrf")
-        return same_origin(request, self.base_url) and self.csrf.valid(
-            request.cookies.get(CSRF_COOKIE),
-            scope,
-            form,
-            submitted if isinstance(submitted, str) else None,
-        )
-
-    def _expired(self, request: Request, language: str, start: str) -> Response:
-        self._reject("csrf", forms.Invalid("csrf", "csrf_failed"), None)
-        return self._page(request, "expired.html", language, 403, start=start)
-
-    def _limited(self, request: Request, language: str, wait: float) -> Response:
-        response = self._page(request, "limited.html", language, 429)
-        response.headers["Retry-After"] = str(int(wait) + 1)
-        return response
-
-    def _unreadable(self, request: Request) -> Response:
-        """A post no page's form makes (files, extra fields, a huge field): refused as an
-        expired form is, with the pages' headers, never Starlette's bare text answer."""
-        self._reject("form", forms.Invalid("form", "unreadable"), None)
-        token = request.path_params.get("token")
-        start = f"/b/{token}" if token else "/book"
-        language = self._browser_language(request)
-        return self._page(request, "expired.html", language, 400, start=start)
-
-    def _invalid(self, request: Request) -> Response:
-        return self._page(request, "invalid.html", self._browser_language(request), 404)
-
-    def _failed(self, request: Request) -> None:
-        address = client_address(request, self.limits.trusted_proxies)
-        self.limiter.hit(f"fail|{address}", self.limits.failures_per_hour, HOUR)
-
-    def _browser_language(self, request: Request) -> str:
-        accept = request.headers.get("accept-language", "")
-        return (
-            choose_language(accept=accept)
-            if accept
-            else choose_language(self.runtime.settings.clinic.language)
-        )
-
-    def _redirect(self, path: str) -> Response:
-        return RedirectResponse(path, status_code=303, headers=page_headers(self.https))
-
-    def _reject(self, form: str, problem: forms.Invalid, data: FormData | None) -> None:
-        """Keep a bad form post for inspection: which field and why, never the values."""
-        shape = {name: len(str(value)) for name, value in (data or {}).items()}
-        with self.runtime.store.begin("record a bad booking form") as connection:
-            record_reject(
-                connection,
-                "booking-form",
-                f"{form}:{problem.field}:{problem.problem}",
-                f"booking {form} form: {problem.field} {problem.problem.replace('_', ' ')}",
-                self.runtime.clock.now(),
-                payload=json.dumps({"field_lengths": shape}),
-            )
 
 
 def _date(value: str | None) -> date | None:
