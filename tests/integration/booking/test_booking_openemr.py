@@ -431,6 +431,13 @@ def test_an_existing_patients_booking_as_openemrs_calendar_reads_it(
         ("booked", "email", "planned"),
         ("booked", "sms", "planned"),
     ]
+    # ...and says whether it waits for the clinic.
+    assert bridge.dispatch().sent == 2
+    said = bridge.outbox(Channel.SMS)[0]["text"]
+    if status == "^":
+        assert "we received your booking for" in said and "We will confirm it shortly." in said
+    else:
+        assert "your appointment is booked:" in said and "confirm it shortly" not in said
 
 
 def test_a_booking_in_a_bridge_block_at_another_location(
