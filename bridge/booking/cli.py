@@ -144,8 +144,9 @@ def _recall_stats(runtime: Runtime, args: argparse.Namespace) -> int:
     headers = ["month", "kind", "recalls", "sent", "booked online", "booked otherwise"]
     print(format_table([*headers, "expired", "open", "booked"], rows) if rows else "no recalls")
     print(f"patients due but already booked (not recalled): {stats.skipped_already_booked}")
-    shown = ", ".join(f"{k} {v}" for k, v in sorted(stats.bookings.items())) or "none"
-    print(f"online bookings: {shown}")
+    for label, counts in (("online bookings", stats.bookings), ("invitations", stats.invitations)):
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+        print(f"{label}: {shown}")
     return 0
 
 

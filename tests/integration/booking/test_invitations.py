@@ -261,6 +261,7 @@ def test_revoked_by_staff_the_link_stops_working(clinic: Bridge) -> None:
     ]
     assert [r[0] for r in listing(clinic, "--status", "revoked")] == ["1"]
     assert cli(clinic, "invite", "50")[1].startswith("invitation 3 queued")  # a new one
+    assert "invitations: invited 2, revoked 1" in cli(clinic, "recall", "stats")[1].splitlines()
 
 
 def test_an_invitation_expires_after_its_days(clinic: Bridge) -> None:

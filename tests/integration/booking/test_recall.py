@@ -498,6 +498,7 @@ def test_daily_run_links_outbox_booking_expiry_and_statistics(
     ]
     assert "patients due but already booked (not recalled): 3" in lines
     assert "online bookings: booked 1" in lines
+    assert "invitations: none" in lines
 
 
 def test_the_worker_runs_the_recall_once_a_day_from_its_hour(
