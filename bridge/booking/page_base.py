@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from bridge.booking import passes
 from bridge.booking.access import Access
@@ -27,11 +27,10 @@ from bridge.booking.passes import Pass
 from bridge.booking.settings import Flow
 from bridge.errors import SourceError
 from bridge.patient import forms
-from bridge.patient.guard import Csrf, RateLimiter, client_address, page_headers, same_origin
-from bridge.patient.views import choose_language, render
+from bridge.patient.guard import Csrf, RateLimiter, client_address, page_headers
+from bridge.patient.views import choose_language, page_response
 from bridge.runtime import Runtime
 from bridge.store.rejects import record_reject
-from bridge.template_context import display_phone
 
 SESSION_COOKIE = "rb_bsession"
 CSRF_COOKIE = "rb_bcsrf"
@@ -58,7 +57,7 @@ class PageBase:
         self.limits = runtime.settings.patient
         self.access = Access(runtime)
         self.limiter = RateLimiter(runtime.clock)
-        self.csrf = Csrf(self.access.keys.csrf)
+        self.csrf = Csrf(self.access.keys.csrf, CSRF_COOKIE, "/")
         self.base_url = runtime.settings.web.base_url.rstrip("/")
         self.https = self.base_url.startswith("https://")
 
@@ -118,38 +117,17 @@ class PageBase:
     def _page(
         self, request: Request, name: str, language: str, status: int = 200, **values: Any
     ) -> Response:
-        clinic = self.runtime.settings.clinic
-        html = render(
-            name,
-            language,
-            clinic={"name": clinic.name, "phone": display_phone(clinic.phone, clinic.region)},
-            testing=self.runtime.settings.mode == "testing",
-            token=request.path_params.get("token", ""),
-            **values,
+        response = page_response(
+            self.runtime, request, name, language, status, https=self.https, **values
         )
-        response = HTMLResponse(html, status_code=status, headers=page_headers(self.https))
-        fresh = getattr(request.state, "booking_csrf", None)
-        if fresh and CSRF_COOKIE not in request.cookies:
-            response.set_cookie(
-                CSRF_COOKIE, fresh, path="/", secure=self.https, httponly=True, samesite="strict"
-            )
+        self.csrf.attach(request, response, self.https)
         return response
 
     def _csrf_token(self, request: Request, scope: str, form: str) -> str:
-        cookie = request.cookies.get(CSRF_COOKIE)
-        if not cookie:
-            cookie = getattr(request.state, "booking_csrf", None) or Csrf.new_cookie()
-            request.state.booking_csrf = cookie
-        return self.csrf.token(cookie, scope, form)
+        return self.csrf.token_for(request, scope, form)
 
     def _csrf_ok(self, request: Request, scope: str, form: str, data: FormData) -> bool:
-        submitted = data.get("csrf")
-        return same_origin(request, self.base_url) and self.csrf.valid(
-            request.cookies.get(CSRF_COOKIE),
-            scope,
-            form,
-            submitted if isinstance(submitted, str) else None,
-        )
+        return self.csrf.valid_for(request, scope, form, data.get("csrf"), self.base_url)
 
     def _expired(self, request: Request, language: str, start: str) -> Response:
         self._reject("csrf", forms.Invalid("csrf", "csrf_failed"), None)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, select, update
 
 from bridge.booking.settings import Flow
 from bridge.booking.tables import booking_passes
-from bridge.patient import tokens
+from bridge.patient import linkstore, tokens
 from bridge.patient.secret import derive, master_key
 from bridge.runtime import Runtime
 from bridge.store.engine import insert_ignore
@@ -172,24 +172,12 @@ def _from_row(values: dict[str, Any]) -> Pass:
 def record_wrong_birth_date(
     connection: Connection, pass_id: int, now: datetime, limit: int
 ) -> None:
-    """Count one wrong birth date; the ``limit``-th locks the pass."""
-    tries = booking_passes.c.tries + 1
-    connection.execute(
-        update(booking_passes)
-        .where(booking_passes.c.id == pass_id)
-        .values(
-            tries=tries,
-            locked_at=case((tries >= limit, now), else_=booking_passes.c.locked_at),
-        )
-    )
+    """Count one wrong birth date; the ``limit``-th locks the pass (as a confirm link)."""
+    linkstore.record_wrong_answer(connection, pass_id, now, limit, booking_passes)
 
 
 def start_session(connection: Connection, pass_id: int, session_hash: str, until: datetime) -> None:
-    connection.execute(
-        update(booking_passes)
-        .where(booking_passes.c.id == pass_id)
-        .values(session=session_hash, session_until=until, tries=0)
-    )
+    linkstore.start_session(connection, pass_id, session_hash, until, booking_passes)
 
 
 def claim(connection: Connection, pass_id: int, now: datetime) -> bool:

@@ -21,6 +21,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from bridge.clock import Clock
 from bridge.web.app import SECURITY_HEADERS
@@ -112,10 +113,42 @@ def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6N
 
 
 class Csrf:
-    """Double-submit CSRF tokens bound to one link and one form."""
+    """Double-submit CSRF tokens bound to one link and one form, with their cookie: ``name``
+    on ``path``. A browser without the cookie gets a fresh one with the first form it is shown
+    (``token_for``, then ``attach`` on that page's response)."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, cookie: str = CSRF_COOKIE, path: str = "/a/") -> None:
         self._key = key
+        self.cookie = cookie
+        self.path = path
+        self._state = f"csrf_{cookie}"
+
+    def token_for(self, request: Request, scope: str, form: str) -> str:
+        """The token a form of ``scope`` carries, for this browser's cookie."""
+        cookie = request.cookies.get(self.cookie)
+        if not cookie:
+            cookie = getattr(request.state, self._state, None) or self.new_cookie()
+            setattr(request.state, self._state, cookie)
+        return self.token(cookie, scope, form)
+
+    def valid_for(
+        self, request: Request, scope: str, form: str, submitted: object, base_url: str
+    ) -> bool:
+        """The post came from this site and carries the token of this browser's cookie."""
+        return same_origin(request, base_url) and self.valid(
+            request.cookies.get(self.cookie),
+            scope,
+            form,
+            submitted if isinstance(submitted, str) else None,
+        )
+
+    def attach(self, request: Request, response: Response, https: bool) -> None:
+        """Set the fresh cookie ``token_for`` made while this response's page was built."""
+        fresh = getattr(request.state, self._state, None)
+        if fresh and self.cookie not in request.cookies:
+            response.set_cookie(
+                self.cookie, fresh, path=self.path, secure=https, httponly=True, samesite="strict"
+            )
 
     @staticmethod
     def new_cookie() -> str:

@@ -111,24 +111,30 @@ def find_link(connection: Connection, lookup: str) -> Link | None:
     return Link(**values)
 
 
-def record_wrong_answer(connection: Connection, link_id: int, now: datetime, limit: int) -> None:
-    """Count one wrong birth date; the ``limit``-th locks the link."""
-    tries = patient_links.c.tries + 1
+def record_wrong_answer(
+    connection: Connection, link_id: int, now: datetime, limit: int, table: Table = patient_links
+) -> None:
+    """Count one wrong birth date; the ``limit``-th locks the link. ``table``: any link table
+    with ``tries`` and ``locked_at`` (the booking links' too)."""
+    tries = table.c.tries + 1
     connection.execute(
-        update(patient_links)
-        .where(patient_links.c.id == link_id)
-        .values(
-            tries=tries,
-            locked_at=case((tries >= limit, now), else_=patient_links.c.locked_at),
-        )
+        update(table)
+        .where(table.c.id == link_id)
+        .values(tries=tries, locked_at=case((tries >= limit, now), else_=table.c.locked_at))
     )
 
 
-def start_session(connection: Connection, link_id: int, session_hash: str, until: datetime) -> None:
+def start_session(
+    connection: Connection,
+    link_id: int,
+    session_hash: str,
+    until: datetime,
+    table: Table = patient_links,
+) -> None:
     """The patient proved who they are: one session per link (a new one replaces the old)."""
     connection.execute(
-        update(patient_links)
-        .where(patient_links.c.id == link_id)
+        update(table)
+        .where(table.c.id == link_id)
         .values(session=session_hash, session_until=until, tries=0)
     )
 

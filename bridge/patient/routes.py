@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -31,18 +31,15 @@ from bridge.patient import forms
 from bridge.patient.answer import command_for, outcome, submit
 from bridge.patient.flow import PatientFlow, Visit
 from bridge.patient.guard import (
-    CSRF_COOKIE,
     Csrf,
     RateLimiter,
     client_address,
     page_headers,
-    same_origin,
 )
 from bridge.patient.linkstore import Link
-from bridge.patient.views import HERE, choose_language, date_order, render
+from bridge.patient.views import HERE, choose_language, date_order, page_response
 from bridge.runtime import Runtime
 from bridge.store.rejects import record_reject
-from bridge.template_context import display_phone
 
 T = TypeVar("T")
 SESSION_COOKIE = "rb_session"
@@ -294,43 +291,17 @@ class Pages:
     def _page(
         self, request: Request, name: str, language: str, status: int = 200, **values: Any
     ) -> Response:
-        clinic = self.runtime.settings.clinic
-        html = render(
-            name,
-            language,
-            clinic={"name": clinic.name, "phone": display_phone(clinic.phone, clinic.region)},
-            testing=self.runtime.settings.mode == "testing",
-            token=request.path_params.get("token", ""),
-            **values,
+        response = page_response(
+            self.runtime, request, name, language, status, https=self.https, **values
         )
-        response = HTMLResponse(html, status_code=status, headers=page_headers(self.https))
-        fresh = getattr(request.state, "csrf_cookie", None)
-        if fresh and CSRF_COOKIE not in request.cookies:
-            response.set_cookie(
-                CSRF_COOKIE,
-                fresh,
-                path="/a/",
-                secure=self.https,
-                httponly=True,
-                samesite="strict",
-            )
+        self.csrf.attach(request, response, self.https)
         return response
 
     def _csrf_token(self, request: Request, link: Link, form: str) -> str:
-        cookie = request.cookies.get(CSRF_COOKIE)
-        if not cookie:
-            cookie = getattr(request.state, "csrf_cookie", None) or Csrf.new_cookie()
-            request.state.csrf_cookie = cookie
-        return self.csrf.token(cookie, link.lookup, form)
+        return self.csrf.token_for(request, link.lookup, form)
 
     def _csrf_ok(self, request: Request, link: Link, form: str, data: FormData) -> bool:
-        submitted = data.get("csrf")
-        return same_origin(request, self.base_url) and self.csrf.valid(
-            request.cookies.get(CSRF_COOKIE),
-            link.lookup,
-            form,
-            submitted if isinstance(submitted, str) else None,
-        )
+        return self.csrf.valid_for(request, link.lookup, form, data.get("csrf"), self.base_url)
 
     def _expired(self, request: Request, link: Link, form: str) -> Response:
         self._reject(form, forms.Invalid("csrf", "csrf_failed"), None)

@@ -14,13 +14,21 @@ from __future__ import annotations
 import io
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from bridge.patient.guard import page_headers
+from bridge.template_context import display_phone
+
+if TYPE_CHECKING:
+    from bridge.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -64,6 +72,30 @@ def environment(language: str) -> Environment:
 def render(name: str, language: str, **values: Any) -> str:
     """Render page ``name`` in ``language`` (one of ``languages()``)."""
     return environment(language).get_template(name).render(lang=language, **values)
+
+
+def page_response(
+    runtime: Runtime,
+    request: Request,
+    name: str,
+    language: str,
+    status: int = 200,
+    *,
+    https: bool,
+    **values: Any,
+) -> HTMLResponse:
+    """Page ``name`` with what every patient page shows (the clinic, testing mode, the link's
+    token for its forms) and the patient pages' headers."""
+    clinic = runtime.settings.clinic
+    html = render(
+        name,
+        language,
+        clinic={"name": clinic.name, "phone": display_phone(clinic.phone, clinic.region)},
+        testing=runtime.settings.mode == "testing",
+        token=request.path_params.get("token", ""),
+        **values,
+    )
+    return HTMLResponse(html, status_code=status, headers=page_headers(https))
 
 
 def choose_language(*candidates: str | None, accept: str = "") -> str:
