@@ -17,7 +17,9 @@
     │   │                           carrier): recorded as an opt-out, nothing more is sent
     │   └── DeliveryOutcomeUnknown  the provider may have it (a time-out after the request
     │                               went out): never retried blindly; the job becomes unknown
-    └── Skipped                     not an error: no consent, opted out; record and move on
+    ├── Skipped                     not an error: no consent, opted out; record and move on
+    └── InvitationRefused           staff asked for something that cannot be sent (no email,
+                                    no consent, an unknown patient): the message says why
 
 Driver exceptions (pymysql, psycopg, smtplib, HTTP clients) are converted at the one place that
 calls the driver, with ``raise ... from exc``, so the rest of the bridge only sees this tree.
@@ -94,6 +96,10 @@ class Skipped(BridgeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InvitationRefused(BridgeError):
+    """An invitation or a personal link cannot be sent; the message says why and what to do."""
 
 
 class RecipientOptedOut(PermanentDeliveryError):

@@ -28,7 +28,6 @@ from sqlalchemy import select, update
 
 from bridge.booking.interval import Interval
 from bridge.booking.invitations import (
-    InvitationRefused,
     expire,
     invite,
     listed,
@@ -41,7 +40,7 @@ from bridge.booking.recall import add_manual, run_recall
 from bridge.booking.stats import recall_stats
 from bridge.booking.tables import bookings, manual_recalls
 from bridge.clock import Clock, ManualClock, SystemClock, local_date, parse_instant
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, InvitationRefused
 from bridge.runtime import Runtime
 from bridge.settings import Settings
 from bridge.table import format_table

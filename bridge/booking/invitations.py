@@ -26,6 +26,7 @@ from bridge.booking.messages import plan_messages
 from bridge.booking.passes import PassKeys
 from bridge.booking.tables import invitations
 from bridge.delivery import consent
+from bridge.errors import InvitationRefused
 from bridge.model import Channel, Consent, Patient
 from bridge.patient.views import choose_language
 from bridge.plugin import Reference
@@ -33,10 +34,6 @@ from bridge.runtime import Runtime
 
 EVENT = "invitation"
 INVITED, ENROLLED, EXPIRED, REVOKED = "invited", "enrolled", "expired", "revoked"
-
-
-class InvitationRefused(Exception):
-    """The invitation cannot be sent; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

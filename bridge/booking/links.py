@@ -14,10 +14,10 @@ import secrets
 from datetime import date
 
 from bridge.booking import passes
-from bridge.booking.invitations import InvitationRefused
 from bridge.booking.messages import channel_gate, plan_messages
 from bridge.booking.passes import PassKeys
 from bridge.booking.settings import Flow
+from bridge.errors import InvitationRefused
 from bridge.model import Channel, Patient
 from bridge.patient.views import choose_language
 from bridge.runtime import Runtime
