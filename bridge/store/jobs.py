@@ -156,9 +156,12 @@ def reconcile(
             and job.due_at == due
             and job.last_error == detail
             and job.appointment_start == plan.appointment_start
+            and job.patient_key == plan.patient_key
         ):
             continue
         kind = "skipped" if plan.skip_reason else "replanned"
+        # Staff may move a booking to another patient (a wrong chart picked): the pending job
+        # follows the appointment to its new patient; nothing was sent to the old one yet.
         _transition(
             connection,
             job.id,
@@ -168,6 +171,7 @@ def reconcile(
             detail,
             due_at=due,
             appointment_start=plan.appointment_start,
+            patient_key=plan.patient_key,
         )
         if plan.skip_reason:
             counts.skipped += 1

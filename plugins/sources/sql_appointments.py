@@ -10,6 +10,13 @@ cycle re-reads the known series by key (edits, deletions), reads every row newer
 largest key seen (new series), and re-reads by key any single appointment that left the window
 (one turned into a series). Only a past appointment turned into a series that reaches the window
 waits for the next full read.
+
+On MySQL / MariaDB the single appointments of the window are read in two steps: the server sends
+each row's key and a checksum of its columns, and only rows that are new or whose checksum
+changed since the last cycle are read in full; the others come from the previous cycle. pymysql
+parses every field of every row in Python, which was most of a no-change cycle (20,000 rows in
+the window at 1,000,000 appointments). A row edited between the two steps is read again in full
+at the next cycle, its checksum no longer matching the one kept.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from sqlalchemy import (
     and_,
     column,
     func,
+    literal,
     select,
     table,
 )
@@ -60,6 +68,7 @@ PLANNING_ROLES = frozenset(
     }
 )
 KEY_BATCH = 1000
+CHECKSUM_DIALECTS = ("mysql", "mariadb")
 
 
 class AppointmentReader:
@@ -76,6 +85,7 @@ class AppointmentReader:
         self._series_read_at: datetime | None = None
         self._max_key: int | None = None
         self._single_keys: set[str] = set()
+        self._singles: dict[str, tuple[str, Row]] = {}  # key -> (checksum, row) of last cycle
 
     # --- columns and statements ---------------------------------------------------------------
 
@@ -150,18 +160,44 @@ class AppointmentReader:
     ) -> list[Sighting]:
         first, last = window
         with self.db.connect() as connection:
+            where = self._in_window(first, last)
             if self.repeats:
-                single = self._select(
-                    and_(self._col("recurrence_type") == 0, self._in_window(first, last)),
-                    series=False,
-                )
-            else:
-                single = self._select(self._in_window(first, last), series=False)
-            rows = _dicts(connection.execute(single))
+                where = and_(self._col("recurrence_type") == 0, where)
+            rows = self._single_rows(connection, where)
             if self.repeats:
                 keys = {str(row[ROW_KEY]) for row in rows}
                 rows += self._series_rows(connection, window, keys)
         return sightings_from_rows(rows, self.mapping, reference, zone, window, reject)
+
+    def _single_rows(self, connection: Connection, where: ColumnElement[bool]) -> list[Row]:
+        """The single appointments matching ``where``; with a checksum first where the host
+        can compute one (module docstring)."""
+        query = self._select(where, series=False)
+        if self.db.dialect not in CHECKSUM_DIALECTS:
+            return _dicts(connection.execute(query))
+        parts: list[Any] = []
+        for selected in query.selected_columns:
+            value = getattr(selected, "element", selected)
+            # length:value, or N for NULL: no two different rows give the same text
+            parts += [func.coalesce(func.concat(func.length(value), ":", value), "N"), "|"]
+        checksums = select(self._col(ROW_KEY), func.md5(func.concat(literal(""), *parts)))
+        sums = {
+            str(key): str(digest)
+            for key, digest in connection.execute(
+                checksums.where(query.whereclause) if query.whereclause is not None else checksums
+            )
+        }
+        kept = self._singles
+        stale = sorted(key for key, digest in sums.items() if kept.get(key, ("",))[0] != digest)
+        fresh = {
+            str(row[ROW_KEY]): row for row in self._rows_by_key(connection, stale, series=False)
+        }
+        self._singles = {
+            key: (digest, fresh[key] if key in fresh else kept[key][1])
+            for key, digest in sums.items()
+            if key in fresh or (key in kept and kept[key][0] == digest)
+        }
+        return [row for _, row in self._singles.values()]
 
     def _series_rows(
         self, connection: Connection, window: tuple[date, date], single_keys: set[str]
@@ -212,12 +248,17 @@ class AppointmentReader:
         self._series = series
 
     def _rows_by_key(
-        self, connection: Connection, keys: Sequence[str], *, detail: bool = False
+        self,
+        connection: Connection,
+        keys: Sequence[str],
+        *,
+        detail: bool = False,
+        series: bool = True,
     ) -> list[Row]:
         found: list[Row] = []
         for start in range(0, len(keys), KEY_BATCH):
             chunk = [key_value(k) for k in keys[start : start + KEY_BATCH]]
-            query = self._select(self._col(ROW_KEY).in_(chunk), detail=detail)
+            query = self._select(self._col(ROW_KEY).in_(chunk), detail=detail, series=series)
             found += _dicts(connection.execute(query))
         return found
 

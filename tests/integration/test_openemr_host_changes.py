@@ -180,3 +180,85 @@ def test_preview_shows_text_length_and_segments(host: OpenEmrHost, make_bridge: 
     assert "lunedì 1 giugno" in out
     # è and ì are in the GSM 03.38 alphabet: one 160-character segment, not UCS-2.
     assert "characters, GSM-7, 1 segment of 160]" in out
+
+
+def test_single_rows_are_read_in_full_only_when_their_checksum_changes(
+    host: OpenEmrHost, make_bridge: Any
+) -> None:
+    """On MariaDB the window's single appointments come with a server-side checksum first: an
+    unchanged row is not read again, and every kind of edit (a value of the same length,
+    another patient, a deletion) is still seen in the next cycle."""
+    for pid in (1, 2, 3):
+        host.add_patient(pid, f"Checksum{pid}", "Synthetic")
+    first = host.add_appointment(1, D28, "09:00")
+    second = host.add_appointment(2, D28, "10:00")
+    bridge: Bridge = make_bridge(NOW, reminders={"channels": ["sms"]})
+    reader = bridge.runtime.source.appointments  # type: ignore[attr-defined]
+    fetched: list[list[str]] = []
+    read_by_key = reader._rows_by_key
+
+    def counting(connection: Any, keys: Any, **options: Any) -> Any:
+        if options.get("series") is False:  # the window's single rows read in full
+            fetched.append(list(keys))
+        return read_by_key(connection, keys, **options)
+
+    reader._rows_by_key = counting
+    bridge.cycle()
+    assert [set(keys) for keys in fetched] == [{str(first), str(second)}]
+
+    def cycle_after(**values: Any) -> tuple[list[list[str]], Any]:
+        fetched.clear()
+        if values:
+            host.set_appointment(first, **values)
+        bridge.clock.advance(timedelta(minutes=1))
+        report = bridge.cycle()
+        return list(fetched), report
+
+    keys, report = cycle_after()
+    assert keys == [[]] and report.changed == 0
+    for values in (
+        {"pc_apptstatus": "*"},  # the same length as '-'
+        {"pc_startTime": "09:15:00"},
+        {"pc_aid": "2"},
+        {"pc_catid": 9},  # the same length as 5
+        {"pc_pid": "3"},
+    ):
+        keys, report = cycle_after(**values)
+        assert keys == [[str(first)]], values
+        assert report.changed == 1, values
+    keys, report = cycle_after(pc_hometext="a note")  # not read for planning: no re-read
+    assert keys == [[]] and report.changed == 0
+    jobs = {row["appointment_key"]: row for row in bridge.jobs() if row["status"] == "planned"}
+    assert jobs[str(first)]["patient_key"] == "3"
+
+    host.delete_appointment(second)
+    keys, report = cycle_after()
+    assert keys == [[]] and report.gone == 1
+
+
+def test_an_appointment_moved_to_another_chart_is_reminded_to_its_new_patient_only(
+    host: OpenEmrHost, make_bridge: Any
+) -> None:
+    """Staff picked the wrong chart and fix it: after the cycle planned the reminder, before
+    it went out. The last check stops it; the next cycle re-plans it for the right patient."""
+    for pid in (1, 2):
+        host.add_patient(pid, f"Chart{pid}", "Synthetic")
+    visit = host.add_appointment(1, D28, "09:00")
+    bridge: Bridge = make_bridge(
+        NOW, mode="live", reminders={"channels": ["sms"], "start_hour": 0, "end_hour": 24}
+    )
+    bridge.cycle()
+    host.set_appointment(visit, pc_pid="2")
+
+    assert bridge.dispatch().sent == 0
+    [job] = bridge.jobs()
+    assert (job["status"], job["last_error"]) == (
+        "cancelled",
+        "the appointment is now another patient's",
+    )
+    bridge.clock.advance(timedelta(minutes=1))
+    bridge.cycle()
+    [job] = bridge.jobs()
+    assert (job["status"], job["patient_key"]) == ("planned", "2")
+    assert bridge.dispatch().sent == 1
+    assert [m["to"] for m in bridge.outbox("sms")] == ["+12025550102"]
