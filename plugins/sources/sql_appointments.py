@@ -44,7 +44,7 @@ from bridge.host_sql import HostDatabase, key_value
 from bridge.mapping.sql import SqlMapping
 from bridge.model import Appointment
 from bridge.plugin import Reference, RejectSink, Sighting
-from plugins.sources.sql_rows import ROW_KEY, as_int, end_date, optional_date
+from plugins.sources.sql_rows import ROW_KEY, as_int, as_text, end_date, optional_date
 from plugins.sources.sql_sightings import sightings_from_rows
 
 Row = dict[str, Any]  # role -> value, in the select's column order
@@ -86,6 +86,8 @@ class AppointmentReader:
         self._max_key: int | None = None
         self._single_keys: set[str] = set()
         self._singles: dict[str, tuple[str, Row]] = {}  # key -> (checksum, row) of last cycle
+        self._kept_sightings: dict[str, tuple[str, Sighting]] = {}  # key -> (checksum, sighting)
+        self._kept_token: tuple[Any, ...] | None = None
 
     # --- columns and statements ---------------------------------------------------------------
 
@@ -164,10 +166,56 @@ class AppointmentReader:
             if self.repeats:
                 where = and_(self._col("recurrence_type") == 0, where)
             rows = self._single_rows(connection, where)
+            series = []
             if self.repeats:
-                keys = {str(row[ROW_KEY]) for row in rows}
-                rows += self._series_rows(connection, window, keys)
-        return sightings_from_rows(rows, self.mapping, reference, zone, window, reject)
+                series = self._series_rows(connection, window, {str(r[ROW_KEY]) for r in rows})
+        if self.db.dialect not in CHECKSUM_DIALECTS:
+            return sightings_from_rows(rows + series, self.mapping, reference, zone, window, reject)
+        return self._sightings(rows, series, reference, zone, window, reject)
+
+    def _sightings(
+        self,
+        singles: list[Row],
+        series: list[Row],
+        reference: Reference,
+        zone: ZoneInfo,
+        window: tuple[date, date],
+        reject: RejectSink,
+    ) -> list[Sighting]:
+        """The sightings of this cycle, reusing last cycle's for single rows whose checksum did
+        not change (same window, zone and reference data): a row that is not part of a visit
+        with several providers gives exactly one sighting, the same as last time."""
+        token = (window, str(zone), repr(reference))
+        if token != self._kept_token:
+            self._kept_sightings, self._kept_token = {}, token
+        kept = self._kept_sightings
+        reused: list[Sighting] = []
+        to_read: list[Row] = []
+        for row in singles:
+            key = str(row[ROW_KEY])
+            digest = self._singles[key][0]
+            found = kept.get(key)
+            if found is not None and found[0] == digest:
+                reused.append(found[1])
+            else:
+                to_read.append(row)
+        fresh = sightings_from_rows(to_read + series, self.mapping, reference, zone, window, reject)
+        by_key: dict[str, list[Sighting]] = {}
+        for sighting in fresh:
+            by_key.setdefault(sighting.key, []).append(sighting)
+        grouped = self.mapping.appointments.group_visits
+        current: dict[str, tuple[str, Sighting]] = {}
+        for row in singles:
+            key = str(row[ROW_KEY])
+            made = by_key.get(key, [])
+            if grouped and as_text(row.get("group")) not in ("", "0"):
+                continue  # a visit's rows make one sighting between them: read them each time
+            if key in kept and kept[key][0] == self._singles[key][0]:
+                current[key] = kept[key]
+            elif len(made) == 1:
+                current[key] = (self._singles[key][0], made[0])
+        self._kept_sightings = current
+        return reused + fresh
 
     def _single_rows(self, connection: Connection, where: ColumnElement[bool]) -> list[Row]:
         """The single appointments matching ``where``; with a checksum first where the host
