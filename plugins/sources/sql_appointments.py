@@ -16,7 +16,9 @@ each row's key and a checksum of its columns, and only rows that are new or whos
 changed since the last cycle are read in full; the others come from the previous cycle. pymysql
 parses every field of every row in Python, which was most of a no-change cycle (20,000 rows in
 the window at 1,000,000 appointments). A row edited between the two steps is read again in full
-at the next cycle, its checksum no longer matching the one kept.
+at the next cycle, its checksum no longer matching the one kept. A row whose checksum did not
+change also keeps its sighting (``_sightings``), as long as the window, the time zone and the
+reference data are the same: its digest is then the same too, so nothing downstream rebuilds it.
 """
 
 from __future__ import annotations
