@@ -24,11 +24,12 @@ a call script, ``[TEST] `` before an email subject.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, Template, meta, nodes
@@ -58,6 +59,8 @@ FALLBACK_LOCALE = "en"
 PARTS = ("sms", "voice", "voicemail", "email", "email.subject", "email.html")
 TEST_PREFIX = "TEST: "
 TEST_SUBJECT_PREFIX = "[TEST] "
+LOOKUP_SECONDS = 5.0
+T = TypeVar("T")
 
 _EVENT = re.compile(r"[a-z][a-z0-9_]*\Z")
 _FILE = re.compile(
@@ -210,10 +213,14 @@ class Templates:
             lstrip_blocks=True,
             auto_reload=True,
         )
+        self._lookups: dict[tuple[str, ...], tuple[float, Any]] = {}
 
     # --- lookup ---------------------------------------------------------------------------
 
     def _find(self, name: str) -> Path | None:
+        return self._remembered(("find", name), lambda: self._find_now(name))
+
+    def _find_now(self, name: str) -> Path | None:
         for folder in self.folders:
             path = folder / name
             if path.is_file():
@@ -222,10 +229,24 @@ class Templates:
 
     def available_locales(self, event: str, part: str) -> frozenset[str]:
         """Locale folders (clinic or built-in) that hold ``<event>.<part>.j2``."""
+        return self._remembered(("locales", event, part), lambda: self._locales_now(event, part))
+
+    def _locales_now(self, event: str, part: str) -> frozenset[str]:
         found: set[str] = set()
         for folder in self.folders:
             found.update(p.parent.name for p in folder.glob(f"*/{event}.{part}.j2") if p.is_file())
         return frozenset(found)
+
+    def _remembered(self, key: tuple[str, ...], look: Callable[[], T]) -> T:
+        """``look()``, asked of the file system at most every ``LOOKUP_SECONDS`` per key: a
+        template added or removed while the bridge runs counts within seconds, without a
+        folder listing for every message (Jinja still checks each file's date on use)."""
+        now = time.monotonic()
+        found = self._lookups.get(key)
+        if found is None or now - found[0] > LOOKUP_SECONDS:
+            found = (now, look())
+            self._lookups[key] = found
+        return found[1]
 
     # --- rendering ------------------------------------------------------------------------
 

@@ -106,8 +106,13 @@ def parse_language(value: str | None, natives: Iterable[str] = ()) -> Locale | N
 
     Accepts tags (``it``, ``en-GB``, ``pt_BR``, ``ita``), English names as OpenEMR stores them
     (``English``, ``spanish``) and the native names of the locales in ``natives`` (``Italiano``).
+    Remembered: every message asks several times, and Babel reads its data files for each.
     """
-    text = (value or "").strip()
+    return _parse_language((value or "").strip(), tuple(sorted(natives)))
+
+
+@lru_cache(maxsize=1024)
+def _parse_language(text: str, natives: tuple[str, ...]) -> Locale | None:
     if not text:
         return None
     parts = re.split(r"[-_]", text)
@@ -150,16 +155,23 @@ def format_locale(template_locale: str, patient: Patient, clinic: ClinicSettings
     clinic's language, else the clinic's region when Babel has that pair. An unknown folder name
     formats as ``en``.
     """
+    return _format_locale(template_locale, patient.language, clinic.language, clinic.region)
+
+
+@lru_cache(maxsize=1024)
+def _format_locale(
+    template_locale: str, patient_language: str | None, clinic_language: str | None, region: str
+) -> Locale:
     base = parse_language(template_locale)
     if base is None:
         base = Locale("en")
     if base.territory:
         return base
-    for value in (patient.language, clinic.language):
+    for value in (patient_language, clinic_language):
         found = parse_language(value)
         if found is not None and found.language == base.language and found.territory:
             return found
-    regional = f"{base.language}_{clinic.region}"
+    regional = f"{base.language}_{region}"
     if localedata.exists(regional):
         return Locale.parse(regional)
     return base
