@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from bridge.booking import passes
 from bridge.booking.access import Access
@@ -27,10 +26,10 @@ from bridge.booking.passes import Pass
 from bridge.booking.settings import Flow
 from bridge.errors import SourceError
 from bridge.patient import forms
-from bridge.patient.guard import Csrf, RateLimiter, client_address, page_headers
-from bridge.patient.views import choose_language, page_response
+from bridge.patient.guard import Csrf, RateLimiter, client_address
+from bridge.patient.views import browser_language, page_response, see_other
 from bridge.runtime import Runtime
-from bridge.store.rejects import record_reject
+from bridge.store.rejects import record_bad_form
 
 SESSION_COOKIE = "rb_bsession"
 CSRF_COOKIE = "rb_bcsrf"
@@ -155,25 +154,20 @@ class PageBase:
         self.limiter.hit(f"fail|{address}", self.limits.failures_per_hour, HOUR)
 
     def _browser_language(self, request: Request) -> str:
-        accept = request.headers.get("accept-language", "")
-        return (
-            choose_language(accept=accept)
-            if accept
-            else choose_language(self.runtime.settings.clinic.language)
-        )
+        return browser_language(request, self.runtime.settings.clinic.language)
 
     def _redirect(self, path: str) -> Response:
-        return RedirectResponse(path, status_code=303, headers=page_headers(self.https))
+        return see_other(path, self.https)
 
     def _reject(self, form: str, problem: forms.Invalid, data: FormData | None) -> None:
-        """Keep a bad form post for inspection: which field and why, never the values."""
-        shape = {name: len(str(value)) for name, value in (data or {}).items()}
         with self.runtime.store.begin("record a bad booking form") as connection:
-            record_reject(
+            record_bad_form(
                 connection,
                 "booking-form",
-                f"{form}:{problem.field}:{problem.problem}",
-                f"booking {form} form: {problem.field} {problem.problem.replace('_', ' ')}",
+                form,
+                problem.field,
+                problem.problem,
+                (data or {}).items(),
                 self.runtime.clock.now(),
-                payload=json.dumps({"field_lengths": shape}),
+                label="booking ",
             )

@@ -14,7 +14,6 @@ count against a tighter one. An unusable link of any kind gets the same 404 page
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -34,12 +33,17 @@ from bridge.patient.guard import (
     Csrf,
     RateLimiter,
     client_address,
-    page_headers,
 )
 from bridge.patient.linkstore import Link
-from bridge.patient.views import HERE, choose_language, date_order, page_response
+from bridge.patient.views import (
+    HERE,
+    browser_language,
+    date_order,
+    page_response,
+    see_other,
+)
 from bridge.runtime import Runtime
-from bridge.store.rejects import record_reject
+from bridge.store.rejects import record_bad_form
 
 T = TypeVar("T")
 SESSION_COOKIE = "rb_session"
@@ -317,28 +321,23 @@ class Pages:
         return response
 
     def _browser_language(self, request: Request) -> str:
-        accept = request.headers.get("accept-language", "")
-        return (
-            choose_language(accept=accept)
-            if accept
-            else choose_language(self.runtime.settings.clinic.language)
-        )
+        return browser_language(request, self.runtime.settings.clinic.language)
 
     def _redirect(self, path: str) -> Response:
-        return RedirectResponse(path, status_code=303, headers=page_headers(self.https))
+        return see_other(path, self.https)
 
     def _address(self, request: Request) -> str:
         return client_address(request, self.settings.trusted_proxies)
 
     def _reject(self, form: str, problem: forms.Invalid, data: FormData | None) -> None:
-        """Keep a bad form post for inspection: which field and why, never the values."""
-        shape = {name: len(str(value)) for name, value in (data or {}).items()}
         with self.runtime.store.begin("record a bad form post") as connection:
-            record_reject(
+            record_bad_form(
                 connection,
                 "patient-form",
-                f"{form}:{problem.field}:{problem.problem}",
-                f"{form} form: {problem.field} {problem.problem.replace('_', ' ')}",
+                form,
+                problem.field,
+                problem.problem,
+                (data or {}).items(),
                 self.runtime.clock.now(),
-                payload=json.dumps({"field_lengths": shape}),
+                label="",
             )

@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 
 from bridge.patient.guard import page_headers
 from bridge.template_context import display_phone
@@ -72,6 +72,17 @@ def environment(language: str) -> Environment:
 def render(name: str, language: str, **values: Any) -> str:
     """Render page ``name`` in ``language`` (one of ``languages()``)."""
     return environment(language).get_template(name).render(lang=language, **values)
+
+
+def browser_language(request: Request, clinic_language: str | None) -> str:
+    """The page's language for someone not yet known: the browser's choice, else the clinic's."""
+    accept = request.headers.get("accept-language", "")
+    return choose_language(accept=accept) if accept else choose_language(clinic_language)
+
+
+def see_other(path: str, https: bool) -> RedirectResponse:
+    """The answer to every form post and every step forward (303), with the pages' headers."""
+    return RedirectResponse(path, status_code=303, headers=page_headers(https))
 
 
 def page_response(

@@ -6,6 +6,8 @@ copies. ``ref`` and ``reason`` never hold patient data; ``payload`` may (it stay
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +27,29 @@ class Reject:
     first_seen: datetime
     last_seen: datetime
     resolved_at: datetime | None
+
+
+def record_bad_form(
+    connection: Connection,
+    kind: str,
+    form: str,
+    field: str,
+    problem: str,
+    posted: Iterable[tuple[str, object]],
+    now: datetime,
+    label: str = "",
+) -> None:
+    """Keep a bad form post for inspection: which form, field and problem, and the length of
+    each posted field, never a value (a patient typed them)."""
+    shape = {name: len(str(value)) for name, value in posted}
+    record_reject(
+        connection,
+        kind,
+        f"{form}:{field}:{problem}",
+        f"{label}{form} form: {field} {problem.replace('_', ' ')}",
+        now,
+        payload=json.dumps({"field_lengths": shape}),
+    )
 
 
 def record_reject(
