@@ -341,6 +341,11 @@ class Dispatcher:
             for index, job, outcome in zip(indexes, group, checked, strict=True):
                 if isinstance(outcome, Drop):
                     results[index] = self._drop(job, outcome.status, outcome.reason)
+                elif outcome.appointment and outcome.appointment.patient_key != job.patient_key:
+                    # Staff moved the visit to another chart since it was planned: whatever the
+                    # event, its message must not reach the old patient (a cycle re-plans it).
+                    reason = "the appointment is now another patient's"
+                    results[index] = self._drop(job, JobStatus.CANCELLED, reason)
                 else:
                     attempt = sends.get(job.id, 0) + 1
                     results[index] = self._compose(job, outcome, event, attempt)

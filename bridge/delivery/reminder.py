@@ -63,10 +63,6 @@ class Reminder(MessageEvent):
     ) -> Checked:
         if appt is None:
             return Drop(JobStatus.CANCELLED, "appointment is no longer on the host")
-        if appt.patient_key != job.patient_key:
-            # Moved to another chart since the cycle planned it: the next cycle re-plans it
-            # for its new patient; this one must not reach the old one.
-            return Drop(JobStatus.CANCELLED, "the appointment is now another patient's")
         reason = planner.blocked(appt, patient)
         if reason:
             return Drop(JobStatus.CANCELLED, reason)
