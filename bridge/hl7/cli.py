@@ -13,10 +13,11 @@ from typing import Any
 
 from bridge.clock import SystemClock
 from bridge.errors import ConfigError
+from bridge.hl7.applier import apply_all
 from bridge.hl7.feed import Feed
 from bridge.hl7.inbox import StoredMessage, quarantined_ids, recent, requeue, stored_message
 from bridge.hl7.inspect import structure_report
-from bridge.hl7.service import Hl7Service, apply_all
+from bridge.hl7.service import Hl7Service
 from bridge.hl7.tables import MessageStatus
 from bridge.hl7.text import decode
 from bridge.settings import Settings

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from bridge.clock import Clock
 from bridge.errors import ConfigError
+from bridge.hl7.applier import apply_all
 from bridge.hl7.feed import Feed
 from bridge.hl7.frame import START, FrameReader
 from bridge.hl7.inbox import store_batch
-from bridge.hl7.service import apply_all
 from bridge.plugin import CheckLine
 from bridge.store import Store
 

@@ -13,12 +13,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import Connection, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.hl7.intake import Received
 from bridge.hl7.problem import Problem
-from bridge.hl7.tables import MessageStatus, messages
+from bridge.hl7.tables import MessageStatus, journal_marks, messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,29 +33,29 @@ class Stored:
 
 def store_batch(connection: Connection, batch: Sequence[Received], now: datetime) -> list[Stored]:
     """Store ``batch``; one result per item, in order. The new messages go in as one INSERT
-    statement (atomic, in a transaction or in autocommit), resends are updated after it."""
-    first_of: dict[tuple[str, str, str], int] = {}
-    rows: list[dict[str, Any]] = []
+    statement (atomic, in a transaction or in autocommit), resends are updated after it. Copies
+    of one message within the batch (a resend arriving before the first copy was stored) are
+    stored once and each counts as a time seen."""
+    copies: dict[tuple[str, str, str], list[int]] = {}
     for index, item in enumerate(batch):
-        if item.identity not in first_of:
-            first_of[item.identity] = index
-            rows.append(_row(item))
+        copies.setdefault(item.identity, []).append(index)
+    rows = []
+    for indexes in copies.values():
+        row = _row(batch[indexes[0]])
+        row["times_seen"] = len(indexes)
+        rows.append(row)
     inserted = _insert_rows(connection, rows)
-    existing = _existing(connection, [i for i in first_of if i not in inserted])
-    results: list[Stored] = []
-    settled: dict[tuple[str, str, str], Stored] = {}
-    for item in batch:
-        identity = item.identity
-        if identity in settled:  # the same message twice in one batch
-            done = settled[identity]
-            results.append(Stored(done.id, done.accepted, done.problem, True))
-            continue
+    existing = _existing(connection, [i for i in copies if i not in inserted])
+    results: list[Stored] = [None] * len(batch)  # type: ignore[list-item]  # all set below
+    for identity, indexes in copies.items():
+        item = batch[indexes[0]]
         if identity in inserted:
-            result = Stored(inserted[identity], item.accepted, item.problem, False)
+            first = Stored(inserted[identity], item.accepted, item.problem, False)
         else:
-            result = _resent(connection, existing[identity], item, now)
-        settled[identity] = result
-        results.append(result)
+            first = _resent(connection, existing[identity], item, now, len(indexes))
+        results[indexes[0]] = first
+        for later in indexes[1:]:
+            results[later] = Stored(first.id, first.accepted, first.problem, True)
     return results
 
 
@@ -137,9 +137,9 @@ def _existing(connection: Connection, identities: list[tuple[str, str, str]]) ->
     return {(r.sender, r.control_id, r.digest): r for r in rows}
 
 
-def _resent(connection: Connection, row: Any, item: Received, now: datetime) -> Stored:
+def _resent(connection: Connection, row: Any, item: Received, now: datetime, copies: int) -> Stored:
     """A message already stored: acknowledge it again; a quarantined one is judged again."""
-    values: dict[str, Any] = {"last_seen": now, "times_seen": row.times_seen + 1}
+    values: dict[str, Any] = {"last_seen": now, "times_seen": row.times_seen + copies}
     if row.status != MessageStatus.QUARANTINED:
         connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
         return Stored(row.id, True, None, True)
@@ -148,6 +148,36 @@ def _resent(connection: Connection, row: Any, item: Received, now: datetime) -> 
         values[name] = fresh[name]
     connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
     return Stored(row.id, item.accepted, item.problem, True)
+
+
+def stored_up_to(connection: Connection, name: str) -> int:
+    """The last receipt-journal number the store holds (0 when none yet)."""
+    seq = connection.execute(select(journal_marks.c.seq).where(journal_marks.c.name == name))
+    return int(seq.scalar() or 0)
+
+
+def mark_stored(connection: Connection, name: str, seq: int, now: datetime) -> None:
+    """Record, in the transaction that stored them, that the store holds journal records up to
+    ``seq``."""
+    values = {"seq": seq, "updated_at": now}
+    done = connection.execute(
+        update(journal_marks).where(journal_marks.c.name == name).values(**values)
+    )
+    if done.rowcount == 0:
+        connection.execute(insert(journal_marks).values(name=name, **values))
+
+
+def accepted_before(connection: Connection, identity: tuple[str, str, str]) -> bool:
+    """Whether this message (sender, MSH-10, digest) is stored and was not refused."""
+    sender, control_id, digest = identity
+    status = connection.execute(
+        select(messages.c.status).where(
+            messages.c.sender == sender,
+            messages.c.control_id == control_id,
+            messages.c.digest == digest,
+        )
+    ).scalar()
+    return status is not None and status != MessageStatus.QUARANTINED
 
 
 def requeue(connection: Connection, message_id: int, item: Received) -> Stored:

@@ -1,15 +1,20 @@
 """The MLLP listener on asyncio: persistent connections, many senders at once.
 
-Per frame, in order: read the verdict (``Intake``), hand raw bytes and verdict to the storing
-thread, wait for the commit, then ACK. A connection's next message is read only after its
-previous ACK is written, so per-connection order holds; connections do not wait for each other.
+Per frame, in order: read the verdict (``Intake``), append the frame to the receipt journal and
+sync it (``bridge.hl7.journal``), ACK, and hand the message to the storing thread
+(``bridge.hl7.drainer``). The journal is written on the event loop's own thread, once per turn
+of the loop for every frame that turn read (group commit): a hand-over to another thread and back
+would cost two thread wake-ups per message, as much as the sync itself on a small virtual
+machine. A connection's next message is read only after its previous ACK is written, so
+per-connection order holds; connections do not wait for each other.
 A connection that sends nothing for ``idle_timeout_seconds`` is closed; one over
 ``max_connections`` is refused. Nothing a sender does (junk, a huge frame, a broken message, a
 dropped connection) stops the listener.
 
-Test hook: when ``BRIDGE_HL7_PAUSE_BEFORE_ACK`` names a file, the listener writes the stored
-message id there after the commit and then waits forever instead of sending the ACK, so a test
-can kill the process exactly between receipt and ACK.
+Test hook: when ``BRIDGE_HL7_PAUSE_BEFORE_ACK`` names a file, the listener writes the control
+ids there once the frames are journaled, and then neither hands them to the storing thread nor
+ACKs them, so a test can kill the process exactly between receipt and ACK, with the message in
+the journal only.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from pathlib import Path
 from bridge.clock import Clock
 from bridge.errors import ConfigError, StoreError
 from bridge.hl7.ack import ACCEPTED, REFUSED, UNAVAILABLE, acks_for, stamp_of
-from bridge.hl7.committer import Committer
+from bridge.hl7.drainer import Drainer
 from bridge.hl7.frame import Frame, FrameReader, wrap
 from bridge.hl7.intake import Intake, Received
+from bridge.hl7.journal import Entry, Journal
 from bridge.hl7.problem import INTERNAL, Problem
 from bridge.hl7.settings import Hl7Settings
 
@@ -44,14 +50,16 @@ class Listener:
         self,
         settings: Hl7Settings,
         intake: Intake,
-        committer: Committer,
+        journal: Journal,
+        drainer: Drainer,
         clock: Clock,
         application: str,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
         self.intake = intake
-        self.committer = committer
+        self.journal = journal
+        self.drainer = drainer
         self.clock = clock
         self.application = application
         self.tls = tls
@@ -60,6 +68,8 @@ class Listener:
         self._pause_file = os.environ.get(PAUSE_HOOK) or None
         self._server: asyncio.Server | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        # Frames read this turn of the loop, journaled together by ``_write_journal``.
+        self._unwritten: list[tuple[Entry, Received, asyncio.Future[bool]]] = []
 
     async def start(self, host: str, port: int) -> int:
         """Bind and start accepting; returns the port (useful when ``port`` is 0)."""
@@ -139,15 +149,14 @@ class Listener:
         now = self.clock.now()
         origin = f"mllp {peer}"
         if frame.oversized:
+            entry = Entry(now, origin, frame.payload, frame.size)
             item = self.intake.oversized(
                 frame.payload, frame.size, self.settings.max_frame_bytes, origin, now
             )
         else:
+            entry = Entry(now, origin, frame.payload)
             item = self.intake.receive(frame.payload, origin, now)
-        outcome, problem = await self._store(item)
-        if self._pause_file is not None and outcome != UNAVAILABLE:
-            Path(self._pause_file).write_text(item.header.control_id, encoding="utf-8")
-            await asyncio.Event().wait()
+        outcome, problem = await self._keep(entry, item)
         acks = acks_for(item.header, outcome, problem, stamp_of(now), self.application)
         for ack in acks:
             writer.write(wrap(ack.encode(item.charset, "replace")))
@@ -166,15 +175,51 @@ class Listener:
                 where,
             )
 
-    async def _store(self, item: Received) -> tuple[str, Problem | None]:
-        try:
-            stored = await asyncio.wait_for(
-                self.committer.submit(item), self.settings.store_timeout_seconds
-            )  # a future, not a coroutine: no task per message
-        except (StoreError, TimeoutError) as exc:
-            log.error("HL7 message not stored, answering AR: %s", exc or "time-out")
+    async def _keep(self, entry: Entry, item: Received) -> tuple[str, Problem | None]:
+        """Journal the frame; the outcome the ACK reports."""
+        if self.drainer.unavailable:
             return UNAVAILABLE, NOT_STORED
-        return (ACCEPTED, None) if stored.accepted else (REFUSED, stored.problem)
+        kept: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if not self._unwritten:
+            asyncio.get_running_loop().call_soon(self._write_journal)
+        self._unwritten.append((entry, item, kept))
+        if not await kept:
+            return UNAVAILABLE, NOT_STORED
+        if item.accepted:
+            return ACCEPTED, None
+        if await self._accepted_before(item):
+            return ACCEPTED, None
+        return REFUSED, item.problem
+
+    def _write_journal(self) -> None:
+        """Journal every frame read this turn with one sync, then let their ACKs go. Blocks the
+        loop for the sync: the frames that arrive meanwhile are read next turn, together."""
+        batch, self._unwritten = self._unwritten, []
+        try:
+            numbers = self.journal.append([entry for entry, _, _ in batch])
+        except OSError as exc:
+            log.error("HL7 journal not written, answering AR: %s", exc)
+            for _, _, kept in batch:
+                kept.set_result(False)
+            return
+        if self._pause_file is not None:
+            ids = "\n".join(item.header.control_id for _, item, _ in batch)
+            Path(self._pause_file).write_text(ids, encoding="utf-8")
+            return
+        self.drainer.put([(n, item) for n, (_, item, _) in zip(numbers, batch, strict=True)])
+        for _, _, kept in batch:
+            kept.set_result(True)
+
+    async def _accepted_before(self, item: Received) -> bool:
+        """A resend of a message accepted earlier is acknowledged as accepted again, even when
+        the current mapping would refuse it: the message is in and will not be read again."""
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self.drainer.accepted_before, item.identity),
+                self.settings.store_timeout_seconds,
+            )
+        except (StoreError, TimeoutError):
+            return False
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

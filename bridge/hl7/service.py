@@ -1,12 +1,14 @@
-"""The listener with its two helper threads, started and stopped as one.
+"""The listener, its storing thread, its journal and its applying process, started and stopped
+as one.
 
-- the event loop thread: the MLLP listener;
-- the storing thread (``Committer``): group commits, then the ACKs go out;
-- the applying thread: maps and applies stored messages to the mirror in batches once the feed
-  pauses (and at least every few seconds), then tells ``on_change`` (``bridge run`` uses it to
-  plan a new booking within seconds).
+- the event loop thread: the MLLP listener, which journals each message before its ACK;
+- the storing thread (``Drainer``): journaled messages into the store, in batches;
+- the applying process (``Applier``): maps and applies stored messages to the mirror in batches
+  once the feed pauses (and at least every few seconds), then tells ``on_change`` (``bridge
+  run`` uses it to plan a new booking within seconds).
 
-Messages stored but not yet applied when the process dies are applied at the next start.
+Messages journaled but not yet stored when the process dies are stored at the next start, and
+messages stored but not yet applied are applied then.
 """
 
 from __future__ import annotations
@@ -16,58 +18,30 @@ import gc
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
 
 from bridge.clock import Clock
-from bridge.errors import BridgeError
-from bridge.hl7.committer import Committer
+from bridge.hl7.applier import Applier
+from bridge.hl7.drainer import MARK, Drainer
 from bridge.hl7.feed import Feed
-from bridge.hl7.intake import Intake
+from bridge.hl7.inbox import stored_up_to
+from bridge.hl7.intake import Received
+from bridge.hl7.journal import SEGMENT_BYTES, Entry, Journal
 from bridge.hl7.listener import Listener, tls_context
-from bridge.hl7.mirror import BATCH, ApplyReport, apply_prepared, load_pending, prepare
+from bridge.hl7.mirror import ApplyReport
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
 
-# When to apply what was stored: once the feed has been quiet for QUIET seconds, and during a
-# burst at least every MAX_LAG seconds. Applying costs CPU the ACKs need (one interpreter lock
-# for all threads), and hundreds of messages applied together cost a third of what they cost
-# one by one. The mirror is fresh within a fraction of a second on a real feed, and within
-# MAX_LAG seconds under a sustained flood.
-QUIET_SECONDS = 0.1
-MAX_LAG_SECONDS = 5.0
-# Python hands the GIL to another thread every 5 ms by default: the storing thread back from
-# its disk sync would wait behind the applying thread's CPU work for that long, per message.
+# Python hands the GIL to another thread every 5 ms by default: the event loop back from the
+# journal's sync would wait behind the storing thread's CPU work for that long, per message.
 SWITCH_INTERVAL = 0.0005
 
 
-def apply_all(
-    store: Store, clock: Clock, intake: Intake, writing: AbstractContextManager[Any] | None = None
-) -> ApplyReport:
-    """Apply what is pending, batch by batch, until a batch is not full (messages arriving
-    meanwhile wait for the next round: applying them one by one as they come would cost more
-    and hold the write lock as often). Each batch is read and mapped outside any write
-    transaction; ``writing`` (the listener's write lock) is held only to apply it."""
-    total = ApplyReport()
-    while True:
-        with store.begin("read pending HL7 messages") as connection:
-            rows = load_pending(connection, BATCH)
-        if not rows:
-            return total
-        prepared = prepare(rows, intake)
-        with writing or nullcontext(), store.begin("apply HL7 messages") as connection:
-            total.add(apply_prepared(connection, prepared, clock.now()))
-        if len(rows) < BATCH:
-            return total
-
-
 class Hl7Service:
-    """Listener + storing thread + applying thread."""
+    """Listener + journal + storing thread + applying process."""
 
     def __init__(
         self,
@@ -80,44 +54,55 @@ class Hl7Service:
         self.store = store
         self.feed = feed
         self.clock = clock
-        self.on_change = on_change
-        self._stopping = threading.Event()
-        # Set (monotonic time) by the storing thread when it stored something to apply; plain
-        # attributes, read by the applying thread every QUIET_SECONDS, so a busy feed does not
-        # wake it a thousand times a second.
-        self._unapplied_since: float | None = None
-        self._last_stored = 0.0
-        # SQLite has one writer at a time: the storing thread and the applying thread take
-        # turns here rather than in SQLite's busy handler, which sleeps a millisecond or more
-        # before it tries again. PostgreSQL locks rows, and they write different ones.
-        self._writing = threading.Lock() if store.dialect == "sqlite" else None
         self.intake = feed.intake()
-        self.committer = Committer(store, clock, on_stored=self._stored, writing=self._writing)
+        folder = feed.settings.journal
+        self.journal = Journal(
+            folder if folder.is_absolute() else base_dir / folder,
+            max(SEGMENT_BYTES, 2 * feed.settings.max_frame_bytes),
+        )
+        self.applier = Applier(
+            store.engine.url.render_as_string(hide_password=False), feed, clock, on_change
+        )
+        self.drainer = Drainer(
+            store,
+            clock,
+            self.journal,
+            feed.settings.store_timeout_seconds,
+            on_stored=self.applier.stored,
+        )
         self.listener = Listener(
             feed.settings,
             self.intake,
-            self.committer,
+            self.journal,
+            self.drainer,
             clock,
             feed.mapping.writeback.sending_application,
             tls_context(feed.settings, base_dir),
         )
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="hl7-mllp")
-        self._applier = threading.Thread(target=self._apply_loop, name="hl7-apply", daemon=True)
+        self._applying = False
         self.port: int | None = None
 
     def start(self, host: str | None = None, port: int | None = None) -> int:
-        """Start everything; returns the bound port. ``StoreError`` / ``OSError`` if it cannot."""
+        """Start everything; returns the bound port. ``StoreError`` / ``ConfigError`` (the
+        journal) / ``OSError`` (the port) if it cannot."""
         settings = self.feed.settings
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
+        with self.store.begin("read the HL7 journal mark") as connection:
+            mark = stored_up_to(connection, MARK)
+        store_name = self.store.engine.url.render_as_string(hide_password=True)
+        recovered = self.journal.open(mark, store_name)
+        self.drainer.put([(r.seq, self._judge(r.entry)) for r in recovered])
+        self.drainer.start(mark)
+        self.applier.start()
+        self._applying = True
         # What exists now (modules, settings, engines, the mapping) lives as long as the
         # process: moved out of the collector's way, a full collection no longer walks it in
         # the middle of a burst of messages (tens of milliseconds, stalling every ACK).
         gc.collect()
         gc.freeze()
-        self.committer.start()
-        self._applier.start()
         self._loop_thread.start()
         bound: Future[int] = asyncio.run_coroutine_threadsafe(
             self.listener.start(
@@ -134,7 +119,7 @@ class Hl7Service:
         return self.port
 
     def stop(self) -> None:
-        """Stop accepting, finish what is stored, apply it, and stop the threads."""
+        """Stop accepting, store what is journaled, apply it, and stop the helpers."""
         if self._loop.is_running():
             closing = asyncio.run_coroutine_threadsafe(self.listener.close(), self._loop)
             try:
@@ -146,10 +131,10 @@ class Hl7Service:
             self._loop_thread.join(timeout=10)
         if not self._loop.is_running() and not self._loop.is_closed():
             self._loop.close()
-        self.committer.stop()
-        self._stopping.set()
-        if self._applier.is_alive():
-            self._applier.join(timeout=30)
+        self.journal.close(self.drainer.stop() if self.drainer.running else None)
+        if self._applying:
+            self._applying = False
+            self.applier.stop()
 
     def run(
         self, stopping: threading.Event, host: str | None = None, port: int | None = None
@@ -161,35 +146,11 @@ class Hl7Service:
         finally:
             self.stop()
 
-    def _stored(self) -> None:
-        """The storing thread committed messages to apply."""
-        now = time.monotonic()
-        self._last_stored = now
-        if self._unapplied_since is None:
-            self._unapplied_since = now
-
-    def _apply_loop(self) -> None:
-        self._apply_once()  # what a previous run stored but did not apply
-        while not self._stopping.wait(QUIET_SECONDS):
-            since = self._unapplied_since
-            if since is None:
-                continue
-            now = time.monotonic()
-            if now - self._last_stored < QUIET_SECONDS and now - since < MAX_LAG_SECONDS:
-                continue  # a burst: the ACKs first, the mirror at the latest MAX_LAG later
-            self._unapplied_since = None
-            self._apply_once()
-        self._apply_once()
-
-    def _apply_once(self) -> None:
-        try:
-            report = apply_all(self.store, self.clock, self.intake, self._writing)
-        except BridgeError as exc:
-            log.error("applying HL7 messages failed, will retry: %s", exc)
-            return
-        if report:
-            log.debug("HL7: %d messages taken, %d applied", report.handled, report.applied)
-            try:
-                self.on_change(report)
-            except Exception:
-                log.exception("HL7 change callback failed")
+    def _judge(self, entry: Entry) -> Received:
+        """The verdict on a journaled frame that the store did not get before a restart."""
+        if entry.frame_size:
+            limit = self.feed.settings.max_frame_bytes
+            return self.intake.oversized(
+                entry.raw, entry.frame_size, limit, entry.origin, entry.received_at
+            )
+        return self.intake.receive(entry.raw, entry.origin, entry.received_at)

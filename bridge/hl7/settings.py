@@ -42,7 +42,15 @@ class Hl7Settings(Section):
         64, ge=1, le=4096, description="Senders connected at once; more are refused."
     )
     store_timeout_seconds: float = Field(
-        5, gt=0, description="A message not stored within this time is answered AR (resend)."
+        5,
+        gt=0,
+        description="When the store has failed, or kept received messages waiting this long, "
+        "new messages are answered AR (resend) until it takes them again.",
+    )
+    journal: Path = Field(
+        Path("var/hl7-journal"),
+        description="Folder where each received message is kept (synced) before its ACK, until "
+        "the store holds it; on the local disk, one listener per folder.",
     )
     charset: str = Field(
         "utf-8", description="Character set of messages whose MSH-18 is empty or unknown."

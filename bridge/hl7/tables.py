@@ -8,6 +8,8 @@
   patient the feed has told us, with the MSH-7 of the message that set it (an older message
   never rolls it back). The HL7 sources read these as the SQL source reads host tables.
 - ``hl7_resources``: providers, locations and services named in messages, for the templates.
+- ``hl7_journal`` (migration ``hl7_0002``): the last receipt-journal number the store holds,
+  written in the same transaction as the messages (``bridge.hl7.journal``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -100,5 +103,13 @@ resources = Table(
     Column("kind", String(16), primary_key=True),
     Column("key", String(64), primary_key=True),
     Column("data", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+journal_marks = Table(
+    "hl7_journal",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )

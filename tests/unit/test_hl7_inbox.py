@@ -46,7 +46,7 @@ def test_a_resend_is_acknowledged_again_not_stored_twice(store: Store) -> None:
     assert [(s.id, s.accepted, s.duplicate) for s in again] == [(first.id, True, True)] * 2
     with store.begin() as connection:
         rows = recent(connection)
-    assert len(rows) == 1 and rows[0].times_seen == 2 and rows[0].last_seen == later
+    assert len(rows) == 1 and rows[0].times_seen == 3 and rows[0].last_seen == later
 
 
 def test_a_control_id_reused_for_other_content_loses_nothing(store: Store) -> None:

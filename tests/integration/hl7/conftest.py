@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from bridge.clock import SystemClock
+from bridge.hl7.applier import apply_all
 from bridge.hl7.feed import Feed
 from bridge.hl7.frame import FrameReader, wrap
 from bridge.hl7.parse import parse
-from bridge.hl7.service import Hl7Service, apply_all
+from bridge.hl7.service import Hl7Service
 from bridge.hl7.settings import Hl7Settings
 from bridge.store import Store
 
@@ -32,7 +33,9 @@ class Running:
     port: int
 
     def settle(self) -> None:
-        """Apply whatever is stored (the applying thread does it too, within a second)."""
+        """Store what was journaled and apply it (the service's threads do it too, within a
+        second)."""
+        assert self.service.drainer.wait_stored(), "journaled messages were not stored"
         apply_all(self.store, SystemClock(), self.service.intake)
 
 

@@ -1,7 +1,8 @@
-"""``kill -9`` of ``bridge listen`` between receipt and ACK loses nothing: the message is stored
-before the ACK, the sender (which got no ACK) resends to the restarted listener, and the bridge
-acknowledges it and processes it once. The listener runs as a real process from the command
-line; a test hook (``BRIDGE_HL7_PAUSE_BEFORE_ACK``) holds it right after the commit."""
+"""``kill -9`` of ``bridge listen`` between receipt and ACK loses nothing: the message is in the
+receipt journal (synced) before the ACK, the restarted listener stores it, the sender (which got
+no ACK) resends, and the bridge acknowledges it and processes it once. The listener runs as a
+real process from the command line; a test hook (``BRIDGE_HL7_PAUSE_BEFORE_ACK``) holds it right
+after the journal's sync, before the message reaches the store."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 import yaml
 
 from bridge.hl7.inbox import recent
+from bridge.hl7.journal import records
 from bridge.hl7.listener import PAUSE_HOOK
 from bridge.hl7.mirror import held_appointment
 from bridge.hl7.tables import appointments
@@ -65,14 +67,16 @@ def test_kill_9_between_store_and_ack_loses_nothing(store_url: str, tmp_path: Pa
     first = start(settings, port, env)
     sender = Sender(port)
     sender.socket.sendall(b"\x0b" + raw + b"\x1c\r")
-    wait_for(pause.exists, 30)  # stored and committed; the ACK is not sent yet
+    wait_for(pause.exists, 30)  # journaled and synced; the ACK is not sent yet
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     assert sender.closed_by_peer(within=10)  # no ACK ever came
     sender.close()
+    # Durable before any ACK went out: in the journal, not yet in the store.
+    assert [r.entry.raw for r in records(tmp_path / "var" / "hl7-journal")] == [raw]
     store = Store.open(store_url)
-    with store.begin() as connection:  # durable before any ACK went out
-        assert [r.control_id for r in recent(connection)] == ["KILL1"]
+    with store.begin() as connection:
+        assert recent(connection) == []
     store.close()
 
     env.pop(PAUSE_HOOK)
@@ -98,6 +102,7 @@ def test_kill_9_between_store_and_ack_loses_nothing(store_url: str, tmp_path: Pa
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
     assert second.returncode == 0, (tmp_path / "output.log").read_text()
+    assert records(tmp_path / "var" / "hl7-journal") == []  # a clean stop leaves it empty
 
 
 def _applied(store: Store) -> bool:
