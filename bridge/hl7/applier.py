@@ -9,6 +9,10 @@ it applies once the feed has been quiet for ``QUIET_SECONDS``, and during a floo
 one. It sends each ``ApplyReport`` back, for ``on_change`` (``bridge run`` plans a new booking
 within seconds).
 
+Its commits on PostgreSQL do not wait for the disk (``synchronous_commit=off``): a transaction
+lost to a power cut takes the mirror's change and the message's ``applied`` status together, and
+the message is applied again. Waiting would compete with the listener's journal for the disk.
+
 The process is started with ``spawn``: a fork would copy the listener's threads' locks in
 whatever state they were. It opens its own connection to the store; on SQLite it and the
 listener's storing thread take turns through SQLite's own lock. Should it die, it is started
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +32,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import event
 
 from bridge.clock import Clock
 from bridge.errors import BridgeError
@@ -41,6 +48,7 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 0.1
 MAX_LAG_SECONDS = 5.0
 RESTART_SECONDS = 1.0
+NICENESS = 10
 STORED, STOP = b"s", b"x"
 
 
@@ -100,6 +108,10 @@ class Applier:
     def start(self) -> None:
         self._spawn()
         self._reader.start()
+
+    @property
+    def process_id(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def stored(self) -> None:
         """Messages to apply were stored (the storing thread calls this)."""
@@ -162,7 +174,10 @@ def _serve(job: _Job, channel: Connection) -> None:
     """The applying process: apply what a previous run left, then whenever the feed pauses (or
     at least every ``MAX_LAG_SECONDS``), and once more when asked to stop."""
     setup_logging(logging.getLevelName(job.log_level), job.log_file)
+    _lower_priority()
     store = Store.open(job.store_url, apply_migrations=False)
+    if store.dialect == "postgresql":
+        event.listen(store.engine, "connect", _relaxed_commits)
     intake = job.feed.intake()
     try:
         _apply(store, job.clock, intake, channel)
@@ -188,6 +203,20 @@ def _serve(job: _Job, channel: Connection) -> None:
     finally:
         store.close()
         channel.close()
+
+
+def _lower_priority() -> None:
+    """Background work: when the two compete for a core, the listener's ACKs go first."""
+    try:
+        os.nice(NICENESS)
+    except (AttributeError, OSError):  # not on this platform, or not allowed: run as is
+        log.debug("could not lower the applying process's priority", exc_info=True)
+
+
+def _relaxed_commits(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+    dbapi_connection.commit()
 
 
 def _apply(store: Store, clock: Clock, intake: Intake, channel: Connection) -> bool:

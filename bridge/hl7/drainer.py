@@ -13,9 +13,11 @@ AR to new messages until the store takes messages again: the journal is a buffer
 that is a little slow, not a place to pile up a feed for a store that is gone. What was
 journaled stays there and is stored when the store is back.
 
-On SQLite this thread's connection uses ``synchronous=FULL``: in WAL mode the default NORMAL
-survives a crash of the process but may lose the last commits on power loss, and the journal
-drops what the store says it holds.
+Most of these commits do not wait for the disk (SQLite ``synchronous=NORMAL``, PostgreSQL
+``synchronous_commit=off``): they survive a crash of the process, and should the machine lose
+power the journal still has what they held. Only a commit after which a journal segment may be
+dropped waits for the disk, as does the last one before a clean stop. Every sync here would
+otherwise compete with the journal's own, which the ACKs wait for.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from bridge.store.engine import store_errors
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-GATHER_SECONDS = 0.05
+GATHER_SECONDS = 0.25
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0)
 MARK = "listener"
 
@@ -64,6 +66,7 @@ class Drainer:
         self.on_stored = on_stored
         self.max_batch = max_batch
         self.stored_up_to = 0
+        self.durable_up_to = 0  # stored and synced: the journal may drop what is below
         self.batches = 0
         # (journal number, message, monotonic time handed over), oldest first; an entry leaves
         # only once its batch is committed.
@@ -75,7 +78,7 @@ class Drainer:
         self._thread = threading.Thread(target=self._run, name="hl7-store", daemon=True)
 
     def start(self, stored_up_to: int) -> None:
-        self.stored_up_to = stored_up_to
+        self.stored_up_to = self.durable_up_to = stored_up_to
         self._thread.start()
 
     @property
@@ -84,18 +87,23 @@ class Drainer:
 
     def stop(self) -> int:
         """Store what is waiting (one try; what fails stays in the journal) and stop; returns
-        the last journal number the store holds."""
+        the last journal number the store holds durably."""
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
         self._thread.join(timeout=60)
-        return self.stored_up_to
+        return self.durable_up_to
 
     def put(self, entries: Sequence[tuple[int, Received]]) -> None:
         now = time.monotonic()
         with self._changed:
+            idle = not self._waiting
             self._waiting.extend((seq, item, now) for seq, item in entries)
-            self._changed.notify_all()
+            # Wake the thread only when it waits for a first message or a full batch: a wake-up
+            # per message would take the interpreter lock from the listener a thousand times
+            # a second.
+            if idle or len(self._waiting) >= self.max_batch:
+                self._changed.notify_all()
 
     @property
     def unavailable(self) -> bool:
@@ -143,12 +151,16 @@ class Drainer:
             failures += 1
             with self._changed:
                 self._changed.wait_for(lambda: self._stopping, pause)
+        if self.durable_up_to < self.stored_up_to:
+            self._commit([], durable=True)
         self._close()
 
-    def _commit(self, batch: list[tuple[int, Received, float]]) -> bool:
-        last = batch[-1][0]
+    def _commit(self, batch: list[tuple[int, Received, float]], durable: bool = False) -> bool:
+        """Store ``batch`` (none: only sync what is stored) and record its last number."""
+        last = batch[-1][0] if batch else self.stored_up_to
+        durable = durable or self.journal.releasable(last)
         try:
-            results = self._store([item for _, item, _ in batch], last)
+            results = self._store([item for _, item, _ in batch], last, durable)
         except StoreError as exc:
             if not self._failing:
                 log.error("HL7 messages not stored, new ones are answered AR: %s", exc)
@@ -169,23 +181,37 @@ class Drainer:
             for _ in batch:
                 self._waiting.popleft()
             self._changed.notify_all()
-        self.journal.release(last)
+        if durable:
+            self.durable_up_to = last
+            self.journal.release(last)
         if any(stored.accepted for stored in results):
             self.on_stored()
         return True
 
-    def _store(self, items: list[Received], last: int) -> list[Any]:
+    def _store(self, items: list[Received], last: int, durable: bool) -> list[Any]:
         with store_errors("store HL7 messages"):
-            if self._connection is None:
-                self._connection = self.store.engine.connect()
-                if self._connection.dialect.name == "sqlite":
-                    self._connection.exec_driver_sql("PRAGMA synchronous=FULL")
-                    self._connection.commit()
-            with self._connection.begin():
-                now = self.clock.now()
-                results = store_batch(self._connection, items, now)
-                mark_stored(self._connection, MARK, last, now)
-                return results
+            connection = self._connect()
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite and durable:
+                _set(connection, "PRAGMA synchronous=FULL")
+            try:
+                with connection.begin():
+                    if durable and not sqlite:
+                        connection.exec_driver_sql("SET LOCAL synchronous_commit = on")
+                    now = self.clock.now()
+                    results = store_batch(connection, items, now) if items else []
+                    mark_stored(connection, MARK, last, now)
+                    return results
+            finally:
+                if sqlite and durable and self._connection is not None:
+                    _set(connection, "PRAGMA synchronous=NORMAL")
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self.store.engine.connect()
+            if self._connection.dialect.name == "postgresql":
+                _set(self._connection, "SET synchronous_commit = off")
+        return self._connection
 
     def _close(self) -> None:
         if self._connection is not None:
@@ -194,3 +220,9 @@ class Drainer:
             except Exception:  # already broken; nothing to save
                 log.debug("closing a broken store connection failed", exc_info=True)
             self._connection = None
+
+
+def _set(connection: Connection, statement: str) -> None:
+    """A session setting, outside any transaction."""
+    connection.exec_driver_sql(statement)
+    connection.commit()

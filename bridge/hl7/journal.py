@@ -157,6 +157,11 @@ class Journal:
         self._write(chunk)
         return numbers
 
+    def releasable(self, stored_up_to: int) -> bool:
+        """Whether storing up to ``stored_up_to`` durably would let a segment go."""
+        with self._lock:
+            return len(self._segments) > 1 and self._segments[0].last <= stored_up_to
+
     def release(self, stored_up_to: int) -> None:
         """The store holds everything up to ``stored_up_to``: segments wholly below it (not the
         one being written) become spares."""

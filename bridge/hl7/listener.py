@@ -179,10 +179,13 @@ class Listener:
         """Journal the frame; the outcome the ACK reports."""
         if self.drainer.unavailable:
             return UNAVAILABLE, NOT_STORED
-        kept: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if not self._unwritten:
-            asyncio.get_running_loop().call_soon(self._write_journal)
+        loop = asyncio.get_running_loop()
+        kept: asyncio.Future[bool] = loop.create_future()
         self._unwritten.append((entry, item, kept))
+        if len(self.connections) <= 1:
+            self._write_journal()  # no other sender to share the sync with: at once
+        elif len(self._unwritten) == 1:
+            loop.call_soon(self._write_journal)
         if not await kept:
             return UNAVAILABLE, NOT_STORED
         if item.accepted:
@@ -195,6 +198,8 @@ class Listener:
         """Journal every frame read this turn with one sync, then let their ACKs go. Blocks the
         loop for the sync: the frames that arrive meanwhile are read next turn, together."""
         batch, self._unwritten = self._unwritten, []
+        if not batch:  # written at once since this call was planned
+            return
         try:
             numbers = self.journal.append([entry for entry, _, _ in batch])
         except OSError as exc:

@@ -6,6 +6,8 @@ senders at once, and AR once the store is unavailable."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import threading
 from datetime import datetime
@@ -270,6 +272,18 @@ def _lock_store(store_url: str) -> Any:
         engine.dispose()
 
     return release_postgres
+
+
+def test_the_applying_process_is_started_again_when_it_dies(listener: Any) -> None:
+    running = listener()
+    first = running.service.applier.process_id
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    sender = Sender(running.port)
+    assert codes(sender.send(siu("R1", "K1", "P1", START))) == ["AA"]
+    sender.close()
+    wait_for(lambda: held(running, "K1") is not None, 30)  # applied by the new process
+    assert running.service.applier.process_id not in (None, first)
 
 
 def test_mirror_rows_hold_whole_appointments(listener: Any) -> None:
