@@ -145,16 +145,24 @@ class Journal:
         refuses (nothing written then counts: those messages get AR)."""
         numbers: list[int] = []
         chunk = bytearray()
-        for entry in entries:
-            record = _encode(self._next, entry)
-            if self._fd is None or self._offset + len(chunk) + len(record) > self.segment_bytes:
-                self._write(chunk)
-                chunk = bytearray()
-                self._start_segment(self._next, len(record))
-            chunk += record
-            numbers.append(self._next)
-            self._next += 1
-        self._write(chunk)
+        try:
+            for entry in entries:
+                record = _encode(self._next, entry)
+                if self._fd is None or self._offset + len(chunk) + len(record) > self.segment_bytes:
+                    self._write(chunk)
+                    chunk = bytearray()
+                    self._start_segment(self._next, len(record))
+                chunk += record
+                numbers.append(self._next)
+                self._next += 1
+            self._write(chunk)
+        except OSError:
+            # Numbers run without gaps (a reader stops at a gap): the next record takes the
+            # first number that did not reach the disk.
+            self._next = (
+                self._segments[-1].last + 1 if self._segments else self._next - len(numbers)
+            )
+            raise
         return numbers
 
     def releasable(self, stored_up_to: int) -> bool:

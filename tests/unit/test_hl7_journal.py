@@ -4,6 +4,8 @@ segments recycled once stored, one listener per folder, and journals of another 
 
 from __future__ import annotations
 
+import errno
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -102,3 +104,22 @@ def test_messages_received_for_another_store_are_not_slipped_into_this_one(
     with pytest.raises(ConfigError, match="1 messages received for another store"):
         Journal(tmp_path).open(0, "postgresql+psycopg://bridge@db/bridge")
     assert [r.seq for r in Journal(tmp_path).open(0, STORE)] == [1]
+
+
+def test_a_write_the_disk_refused_leaves_no_gap_in_the_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(tmp_path)
+    journal.open(0, STORE)
+    assert journal.append([entry(1)]) == [1]
+    real_sync = os.fdatasync
+
+    def disk_full(fd: int) -> None:
+        monkeypatch.setattr(os, "fdatasync", real_sync)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdatasync", disk_full)
+    with pytest.raises(OSError):
+        journal.append([entry(2), entry(3)])  # answered AR; the sender resends
+    assert journal.append([entry(2), entry(3)]) == [2, 3]
+    assert [r.entry for r in records(tmp_path)] == [entry(1), entry(2), entry(3)]
