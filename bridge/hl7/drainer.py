@@ -184,6 +184,7 @@ class Drainer:
         if durable:
             self.durable_up_to = last
             self.journal.release(last)
+        self.journal.keep_spare()
         if any(stored.accepted for stored in results):
             self.on_stored()
         return True

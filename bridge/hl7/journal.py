@@ -10,7 +10,11 @@ here, syncs, ACKs, and a thread moves journaled messages into the store in batch
 sequence number it stored. Interface engines keep their own logs the same way.
 
 Layout: a folder of segment files named by the sequence number of their first record
-(``0000000000000042.seg``), each preallocated to a fixed size. A record is::
+(``0000000000000042.seg``), each written full of zeros when made. A sync then only has the
+data to write: into blocks merely reserved (``fallocate``) the file system must also record, in
+its own journal, that they now hold data, and that commit waits behind every other file's. The
+first segment is made when the journal opens, the next ones in advance by the storing thread
+(``keep_spare``), so the event loop never waits for one. A record is::
 
     magic u32 | crc32 u32 | seq u64 | received_at µs i64 | frame size u32 | origin len u16 |
     raw len u32 | origin | raw
@@ -30,6 +34,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,9 +48,10 @@ log = logging.getLogger(__name__)
 MAGIC = 0x4A424252  # "RBBJ" little-endian: Reminder Bridge journal
 _HEAD = struct.Struct("<IIQqIHI")
 _AFTER_CRC = 8  # magic and crc come first; the CRC covers the rest
-SEGMENT_BYTES = 32 << 20
+SEGMENT_BYTES = 16 << 20
 SPARE_SEGMENTS = 2
 SUFFIX = ".seg"
+SPARE_SUFFIX = ".spare"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -109,6 +115,7 @@ class Journal:
             ) from exc
         pending: list[Record] = []
         last = stored_up_to
+        self._spares = sorted(self.folder.glob("*" + SPARE_SUFFIX))
         for path in sorted(self.folder.glob("*" + SUFFIX)):
             first = _first_of(path)
             if first is None:
@@ -138,7 +145,24 @@ class Journal:
                 len(pending),
             )
         self._trim_spares()
+        self._start_segment(self._next, 0)
         return pending
+
+    def keep_spare(self) -> None:
+        """Make a segment in advance when none is ready (the storing thread calls this)."""
+        with self._lock:
+            if self._spares or self._lock_fd is None:
+                return
+        path = self.folder / f"{time.time_ns()}{SPARE_SUFFIX}"
+        try:
+            _zero_filled(path, self.segment_bytes)
+            _sync_folder(self.folder)
+        except OSError as exc:  # the next segment will be made when needed, or fail then
+            log.warning("HL7 journal: could not prepare a segment: %s", exc)
+            path.unlink(missing_ok=True)
+            return
+        with self._lock:
+            self._spares.append(path)
 
     def append(self, entries: Sequence[Entry]) -> list[int]:
         """Write ``entries`` and sync; their sequence numbers. ``OSError`` if the disk
@@ -193,10 +217,6 @@ class Journal:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    @property
-    def last_seq(self) -> int:
-        return self._next - 1
-
     def _write(self, chunk: bytearray) -> None:
         if not chunk or self._fd is None:
             return
@@ -208,7 +228,7 @@ class Journal:
 
     def _start_segment(self, first: int, record_bytes: int) -> None:
         """Close the segment being written and open a new one starting at ``first``: a spare
-        renamed (its blocks already allocated) or a new preallocated file."""
+        renamed (its blocks already written) or a new file full of zeros."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -218,10 +238,10 @@ class Journal:
             spare = self._spares.pop() if self._spares and size == self.segment_bytes else None
         if spare is not None:
             os.replace(spare, path)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        else:
+            _zero_filled(path, size)
+        fd = os.open(path, os.O_RDWR, 0o600)
         try:
-            if spare is None:
-                os.posix_fallocate(fd, 0, size)
             # The first record goes where a recovery starts reading: a leftover record of the
             # spare's previous life there must not look valid (its number could not match, but
             # a zeroed head makes an empty segment plainly empty).
@@ -282,6 +302,17 @@ def _read(path: Path, first: int) -> list[Record]:
 def _first_of(path: Path) -> int | None:
     stem = path.name.removesuffix(SUFFIX)
     return int(stem) if stem.isdigit() else None
+
+
+def _zero_filled(path: Path, size: int) -> None:
+    zeros = bytes(1 << 20)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for start in range(0, size, len(zeros)):
+            os.pwrite(fd, zeros[: size - start], start)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sync_folder(folder: Path) -> None:
