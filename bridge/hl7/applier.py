@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 0.1
 MAX_LAG_SECONDS = 5.0
 RESTART_SECONDS = 1.0
+MAX_RESTART_SECONDS = 60.0
 NICENESS = 19
 STORED, STOP = b"s", b"x"
 
@@ -150,6 +151,7 @@ class Applier:
                 log.debug("HL7 applying process not reachable", exc_info=True)
 
     def _read(self) -> None:
+        pause = RESTART_SECONDS
         while True:
             channel = self._channel
             assert channel is not None
@@ -159,12 +161,19 @@ class Applier:
                 if self._stopping.is_set():
                     return
                 code = self._process.exitcode if self._process is not None else None
-                log.error("the HL7 applying process ended (exit code %s); starting it again", code)
-                time.sleep(RESTART_SECONDS)
+                log.error(
+                    "the HL7 applying process ended (exit code %s); starting it again in %.0f s",
+                    code,
+                    pause,
+                )
+                if self._stopping.wait(pause):
+                    return
+                pause = min(pause * 2, MAX_RESTART_SECONDS)
                 with self._sending:
                     channel.close()
                     self._spawn()
                 continue
+            pause = RESTART_SECONDS  # it works: the next failure starts from a short pause
             try:
                 self.on_change(report)
             except Exception:
@@ -176,7 +185,11 @@ def _serve(job: _Job, channel: Connection) -> None:
     at least every ``MAX_LAG_SECONDS``), and once more when asked to stop."""
     setup_logging(logging.getLevelName(job.log_level), job.log_file)
     _lower_priority()
-    store = Store.open(job.store_url, apply_migrations=False)
+    try:
+        store = Store.open(job.store_url, apply_migrations=False)
+    except BridgeError as exc:  # one line, not a traceback; the listener starts it again
+        log.error("the HL7 applying process cannot open the store: %s", exc)
+        raise SystemExit(1) from exc
     if store.dialect == "postgresql":
         event.listen(store.engine, "connect", _relaxed_commits)
     intake = job.feed.intake()

@@ -124,7 +124,9 @@ class Drainer:
     def accepted_before(self, identity: tuple[str, str, str]) -> bool:
         """Whether a copy of this message was accepted: waiting here, or in the store. For a
         resend that the current mapping refuses (``StoreError`` when the store cannot say)."""
-        if any(item.identity == identity and item.accepted for _, item, _ in list(self._waiting)):
+        with self._changed:
+            waiting = list(self._waiting)
+        if any(item.identity == identity and item.accepted for _, item, _ in waiting):
             return True
         with self.store.begin("look up an earlier copy of an HL7 message") as connection:
             return accepted_before(connection, identity)
