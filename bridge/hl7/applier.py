@@ -28,7 +28,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -54,13 +53,11 @@ NICENESS = 19
 STORED, STOP = b"s", b"x"
 
 
-def apply_all(
-    store: Store, clock: Clock, intake: Intake, writing: AbstractContextManager[Any] | None = None
-) -> ApplyReport:
+def apply_all(store: Store, clock: Clock, intake: Intake) -> ApplyReport:
     """Apply what is pending, batch by batch, until a batch is not full (messages arriving
     meanwhile wait for the next round: applying them one by one as they come would cost more
     and hold the write lock as often). Each batch is read and mapped outside any write
-    transaction; ``writing`` is held only to apply it."""
+    transaction."""
     total = ApplyReport()
     while True:
         with store.begin("read pending HL7 messages") as connection:
@@ -68,7 +65,7 @@ def apply_all(
         if not rows:
             return total
         prepared = prepare(rows, intake)
-        with writing or nullcontext(), store.begin("apply HL7 messages") as connection:
+        with store.begin("apply HL7 messages") as connection:
             total.add(apply_prepared(connection, prepared, clock.now()))
         if len(rows) < BATCH:
             return total

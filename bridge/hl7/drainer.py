@@ -67,7 +67,6 @@ class Drainer:
         self.max_batch = max_batch
         self.stored_up_to = 0
         self.durable_up_to = 0  # stored and synced: the journal may drop what is below
-        self.batches = 0
         # (journal number, message, monotonic time handed over), oldest first; an entry leaves
         # only once its batch is committed.
         self._waiting: deque[tuple[int, Received, float]] = deque()
@@ -177,7 +176,6 @@ class Drainer:
         if self._failing:
             log.warning("HL7 store is taking messages again")
         self._failing = False
-        self.batches += 1
         self.stored_up_to = last
         with self._changed:
             for _ in batch:

@@ -17,6 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bridge.hl7.header import Header, read_header
+from bridge.hl7.journal import Entry
 from bridge.hl7.mapper import Mapper
 from bridge.hl7.parse import ParseError, parse
 from bridge.hl7.problem import INTERNAL, SEGMENT_SEQUENCE, Problem, Rejected
@@ -96,6 +97,16 @@ class Intake:
             key=key,
             note=decoded.note,
         )
+
+    def judge(self, entry: Entry, limit: int) -> Received:
+        """The verdict on a frame as the journal keeps it: ``receive``, or ``oversized`` for a
+        frame over ``limit`` bytes (the listener as it reads the frame, and again at a restart
+        for what the store had not got)."""
+        if entry.frame_size:
+            return self.oversized(
+                entry.raw, entry.frame_size, limit, entry.origin, entry.received_at
+            )
+        return self.receive(entry.raw, entry.origin, entry.received_at)
 
     def read(self, raw: bytes) -> tuple[Mapped | None, Problem | None]:
         """The whole meaning of a message that passed ``receive`` (for the applier). A problem

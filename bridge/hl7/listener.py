@@ -148,14 +148,8 @@ class Listener:
     async def _answer(self, frame: Frame, peer: str, writer: asyncio.StreamWriter) -> None:
         now = self.clock.now()
         origin = f"mllp {peer}"
-        if frame.oversized:
-            entry = Entry(now, origin, frame.payload, frame.size)
-            item = self.intake.oversized(
-                frame.payload, frame.size, self.settings.max_frame_bytes, origin, now
-            )
-        else:
-            entry = Entry(now, origin, frame.payload)
-            item = self.intake.receive(frame.payload, origin, now)
+        entry = Entry(now, origin, frame.payload, frame.size if frame.oversized else 0)
+        item = self.intake.judge(entry, self.settings.max_frame_bytes)
         outcome, problem = await self._keep(entry, item)
         acks = acks_for(item.header, outcome, problem, stamp_of(now), self.application)
         for ack in acks:

@@ -27,8 +27,7 @@ from bridge.hl7.applier import Applier
 from bridge.hl7.drainer import MARK, Drainer
 from bridge.hl7.feed import Feed
 from bridge.hl7.inbox import stored_up_to
-from bridge.hl7.intake import Received
-from bridge.hl7.journal import SEGMENT_BYTES, Entry, Journal
+from bridge.hl7.journal import SEGMENT_BYTES, Journal
 from bridge.hl7.listener import Listener, tls_context
 from bridge.hl7.mirror import ApplyReport
 from bridge.store import Store
@@ -81,7 +80,6 @@ class Hl7Service:
         )
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="hl7-mllp")
-        self._applying = False
         self.port: int | None = None
 
     def start(self, host: str | None = None, port: int | None = None) -> int:
@@ -94,10 +92,10 @@ class Hl7Service:
             mark = stored_up_to(connection, MARK)
         store_name = self.store.engine.url.render_as_string(hide_password=True)
         recovered = self.journal.open(mark, store_name)
-        self.drainer.put([(r.seq, self._judge(r.entry)) for r in recovered])
+        limit = settings.max_frame_bytes
+        self.drainer.put([(r.seq, self.intake.judge(r.entry, limit)) for r in recovered])
         self.drainer.start(mark)
         self.applier.start()
-        self._applying = True
         # What exists now (modules, settings, engines, the mapping) lives as long as the
         # process: moved out of the collector's way, a full collection no longer walks it in
         # the middle of a burst of messages (tens of milliseconds, stalling every ACK).
@@ -132,9 +130,7 @@ class Hl7Service:
         if not self._loop.is_running() and not self._loop.is_closed():
             self._loop.close()
         self.journal.close(self.drainer.stop() if self.drainer.running else None)
-        if self._applying:
-            self._applying = False
-            self.applier.stop()
+        self.applier.stop()
 
     def run(
         self, stopping: threading.Event, host: str | None = None, port: int | None = None
@@ -145,12 +141,3 @@ class Hl7Service:
             stopping.wait()
         finally:
             self.stop()
-
-    def _judge(self, entry: Entry) -> Received:
-        """The verdict on a journaled frame that the store did not get before a restart."""
-        if entry.frame_size:
-            limit = self.feed.settings.max_frame_bytes
-            return self.intake.oversized(
-                entry.raw, entry.frame_size, limit, entry.origin, entry.received_at
-            )
-        return self.intake.receive(entry.raw, entry.origin, entry.received_at)
